@@ -1,0 +1,279 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace CptLab.Model;
+
+// Llama-3 in TorchSharp, classes in reading order: projection → norm → attention → MLP → block → model → LM.
+// Module and parameter names are Hugging Face's (via ComponentName), so state_dict() keys are the tensor
+// names of a Hub checkpoint: model.layers.{i}.self_attn.q_proj.weight, …
+// Dimension legend: B batch, T new positions, S cached + new positions, C hidden size, nh query heads,
+// nkv key/value heads, hd head dim, I intermediate size, V vocabulary.
+// Parameters are created empty: a fresh model is filled by InitWeights, a loaded one by the checkpoint reader,
+// so a large model is never initialised only to be overwritten.
+
+/// <summary>A linear map y = x Wᵀ (+ b) whose weight is created uninitialised.</summary>
+public sealed class Projection : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "weight")] readonly Parameter _weight;
+    [ComponentName(Name = "bias")] readonly Parameter? _bias;
+
+    public Projection(long inFeatures, long outFeatures, bool bias, ScalarType dtype) : base(nameof(Projection))
+    {
+        _weight = new Parameter(empty([outFeatures, inFeatures], dtype));
+        if (bias) _bias = new Parameter(empty([outFeatures], dtype));
+        RegisterComponents();
+    }
+
+    public Parameter Weight => _weight;
+    public Parameter? Bias => _bias;
+
+    public override Tensor forward(Tensor x) => F.linear(x, _weight, _bias);
+}
+
+/// <summary>A token-embedding table (V, C) whose weight is created uninitialised.</summary>
+public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "weight")] readonly Parameter _weight;
+
+    public TokenEmbedding(long vocab, long dim, ScalarType dtype) : base(nameof(TokenEmbedding))
+    {
+        _weight = new Parameter(empty([vocab, dim], dtype));
+        RegisterComponents();
+    }
+
+    public Parameter Weight => _weight;
+
+    /// <summary>ids (B, T) → (B, T, C).</summary>
+    public override Tensor forward(Tensor ids)
+    {
+        using var scope = NewDisposeScope();
+        return _weight.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], -1).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>RMSNorm, computed in float32 whatever the weight dtype, as Hugging Face's LlamaRMSNorm.</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "weight")] readonly Parameter _weight;
+    readonly double _eps;
+
+    public RmsNorm(long size, double eps, ScalarType dtype) : base(nameof(RmsNorm))
+    {
+        _weight = new Parameter(empty([size], dtype));
+        _eps = eps;
+        RegisterComponents();
+    }
+
+    public Parameter Weight => _weight;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var x32 = x.to(ScalarType.Float32);
+        var normed = x32 * (x32.pow(2).mean([-1], keepdim: true) + _eps).rsqrt();
+        return (_weight * normed.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>What an attention layer needs besides its input: the rotary tables and, when decoding, the cache.</summary>
+public sealed record AttentionContext(Tensor Cos, Tensor Sin, KvCache? Cache, Tensor? Mask);
+
+/// <summary>Grouped-query self-attention through scaled_dot_product_attention.</summary>
+public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
+{
+    [ComponentName(Name = "q_proj")] readonly Projection _qProj;
+    [ComponentName(Name = "k_proj")] readonly Projection _kProj;
+    [ComponentName(Name = "v_proj")] readonly Projection _vProj;
+    [ComponentName(Name = "o_proj")] readonly Projection _oProj;
+    readonly int _layer, _nh, _nkv, _hd;
+
+    public Attention(LlamaConfig c, int layer, ScalarType dtype) : base(nameof(Attention))
+    {
+        (_layer, _nh, _nkv, _hd) = (layer, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim);
+        _qProj = new Projection(c.HiddenSize, _nh * _hd, c.AttentionBias, dtype);
+        _kProj = new Projection(c.HiddenSize, _nkv * _hd, c.AttentionBias, dtype);
+        _vProj = new Projection(c.HiddenSize, _nkv * _hd, c.AttentionBias, dtype);
+        _oProj = new Projection(_nh * _hd, c.HiddenSize, c.AttentionBias, dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x, AttentionContext ctx)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var q = _qProj.forward(x).view(b, t, _nh, _hd).transpose(1, 2);  // (B, nh, T, hd)
+        var k = _kProj.forward(x).view(b, t, _nkv, _hd).transpose(1, 2); // (B, nkv, T, hd)
+        var v = _vProj.forward(x).view(b, t, _nkv, _hd).transpose(1, 2); // (B, nkv, T, hd)
+        q = Rope.Apply(q, ctx.Cos, ctx.Sin);
+        k = Rope.Apply(k, ctx.Cos, ctx.Sin);
+        int cached = ctx.Cache?.Length ?? 0;
+        if (ctx.Cache is { } cache) (k, v) = cache.Append(_layer, k, v);       // (B, nkv, S, hd)
+        if (_nkv != _nh)
+        {
+            // Each key/value head serves nh/nkv consecutive query heads, as Hugging Face's repeat_kv.
+            k = k.repeat_interleave(_nh / _nkv, dim: 1);                         // (B, nh, S, hd)
+            v = v.repeat_interleave(_nh / _nkv, dim: 1);                         // (B, nh, S, hd)
+        }
+        // is_causal aligns the mask top-left, which is right only when nothing is cached; with a cache and
+        // several new positions the mask is explicit, and one new position may see everything.
+        var mask = ctx.Mask;
+        bool causal = mask is null && cached == 0 && t > 1;
+        if (mask is null && cached > 0 && t > 1) mask = CausalMask(t, cached, x.device);
+        var y = F.scaled_dot_product_attention(q, k, v, mask, 0.0, causal);   // (B, nh, T, hd)
+        y = y.transpose(1, 2).contiguous().view(b, t, _nh * _hd);               // (B, T, C)
+        return _oProj.forward(y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>(T, cached + T) booleans, true where new position i may attend to position j: j ≤ cached + i.</summary>
+    public static Tensor CausalMask(long t, long cached, Device device) =>
+        ones([t, cached + t], ScalarType.Bool, device).tril(cached);
+}
+
+/// <summary>SwiGLU: down(silu(gate(x)) · up(x)).</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "gate_proj")] readonly Projection _gateProj;
+    [ComponentName(Name = "up_proj")] readonly Projection _upProj;
+    [ComponentName(Name = "down_proj")] readonly Projection _downProj;
+
+    public Mlp(LlamaConfig c, ScalarType dtype) : base(nameof(Mlp))
+    {
+        _gateProj = new Projection(c.HiddenSize, c.IntermediateSize, c.MlpBias, dtype);
+        _upProj = new Projection(c.HiddenSize, c.IntermediateSize, c.MlpBias, dtype);
+        _downProj = new Projection(c.IntermediateSize, c.HiddenSize, c.MlpBias, dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return _downProj.forward(F.silu(_gateProj.forward(x)) * _upProj.forward(x)).MoveToOuterDisposeScope(); // (B, T, C)
+    }
+}
+
+/// <summary>A pre-norm decoder layer: x + attn(norm(x)), then + mlp(norm(x)).</summary>
+public sealed class DecoderLayer : nn.Module<Tensor, AttentionContext, Tensor>
+{
+    [ComponentName(Name = "input_layernorm")] readonly RmsNorm _inputLayernorm;
+    [ComponentName(Name = "self_attn")] readonly Attention _selfAttn;
+    [ComponentName(Name = "post_attention_layernorm")] readonly RmsNorm _postAttentionLayernorm;
+    [ComponentName(Name = "mlp")] readonly Mlp _mlp;
+
+    public DecoderLayer(LlamaConfig c, int layer, ScalarType dtype) : base(nameof(DecoderLayer))
+    {
+        _inputLayernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
+        _selfAttn = new Attention(c, layer, dtype);
+        _postAttentionLayernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
+        _mlp = new Mlp(c, dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x, AttentionContext ctx)
+    {
+        using var scope = NewDisposeScope();
+        var h = x + _selfAttn.forward(_inputLayernorm.forward(x), ctx);
+        return (h + _mlp.forward(_postAttentionLayernorm.forward(h))).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The transformer body ("model." in Hugging Face names): embedding, layers, final norm.</summary>
+public sealed class LlamaBody : nn.Module<Tensor, KvCache?, Tensor>
+{
+    [ComponentName(Name = "embed_tokens")] readonly TokenEmbedding _embedTokens;
+    [ComponentName(Name = "layers")] readonly ModuleList<DecoderLayer> _layers;
+    [ComponentName(Name = "norm")] readonly RmsNorm _norm;
+    readonly double[] _invFreq; // derived from the config, not a parameter and not in the checkpoint
+    readonly ScalarType _dtype;
+
+    public LlamaBody(LlamaConfig c, ScalarType dtype) : base(nameof(LlamaBody))
+    {
+        _dtype = dtype;
+        _embedTokens = new TokenEmbedding(c.VocabSize, c.HiddenSize, dtype);
+        _layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new DecoderLayer(c, i, dtype)).ToArray());
+        _norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
+        _invFreq = Rope.InverseFrequencies(c.HeadDim, c.RopeTheta, c.RopeScaling);
+        RegisterComponents();
+    }
+
+    public Parameter EmbedTokens => _embedTokens.Weight;
+    public IReadOnlyList<DecoderLayer> Layers => _layers.ToArray();
+
+    /// <summary>ids (B, T) → final hidden states (B, T, C). With a cache, positions continue from its length.</summary>
+    public override Tensor forward(Tensor ids, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        long t = ids.shape[1];
+        var x = _embedTokens.forward(ids);                                              // (B, T, C)
+        var (cos, sin) = Rope.Tables(tensor(_invFreq, ScalarType.Float64, x.device), cache?.Length ?? 0, t, _dtype);
+        var ctx = new AttentionContext(cos, sin, cache, null);
+        foreach (var layer in _layers) x = layer.forward(x, ctx);
+        cache?.Advance();
+        return _norm.forward(x).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// LlamaForCausalLM: the body plus the LM head (its own weight, or the embedding when tied).
+/// <see cref="forward(Tensor, KvCache?)"/> returns float32 logits (B, T, V).
+/// </summary>
+public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
+{
+    [ComponentName(Name = "model")] readonly LlamaBody _model;
+    [ComponentName(Name = "lm_head")] readonly Projection? _lmHead;
+
+    public LlamaForCausalLM(LlamaConfig config, ScalarType? dtype = null) : base(nameof(LlamaForCausalLM))
+    {
+        Config = config.Validate();
+        Dtype = dtype ?? DtypeNames.Parse(config.TorchDtype)!.Value;
+        _model = new LlamaBody(config, Dtype);
+        if (!config.TieWordEmbeddings) _lmHead = new Projection(config.HiddenSize, config.VocabSize, false, Dtype);
+        RegisterComponents();
+    }
+
+    public LlamaConfig Config { get; }
+    public ScalarType Dtype { get; }
+    public LlamaBody Body => _model;
+
+    public Tensor forward(Tensor ids) => forward(ids, null);
+
+    public override Tensor forward(Tensor ids, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        var h = _model.forward(ids, cache);                                             // (B, T, C)
+        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h); // (B, T, V)
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Hidden states only (B, T, C), for losses that chunk the LM head themselves.</summary>
+    public Tensor Hidden(Tensor ids) => _model.forward(ids, null);
+
+    /// <summary>The LM head's weight (V, C): its own, or the embedding when tied.</summary>
+    public Tensor HeadWeight => (Tensor?)_lmHead?.Weight ?? _model.EmbedTokens;
+
+    /// <summary>
+    /// Fills every parameter for training from scratch, reproducibly from the seed: normal(0, 0.02) for
+    /// embeddings and projections, with the output projections of each residual branch (o_proj, down_proj)
+    /// scaled by 1/√(2·layers) as in GPT-2; norms at 1; biases at 0.
+    /// </summary>
+    public void InitWeights(long seed)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var gen = new Generator((ulong)seed);
+        double std = 0.02, residualStd = 0.02 / Math.Sqrt(2.0 * Config.NumHiddenLayers);
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(1.0);
+            else if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
+            else
+            {
+                bool residual = name.EndsWith("o_proj.weight", StringComparison.Ordinal) || name.EndsWith("down_proj.weight", StringComparison.Ordinal);
+                // Drawn in float32 then cast, so that a bf16 model gets the same values as an fp32 one, rounded.
+                p.copy_(normal(0.0, residual ? residualStd : std, p.shape, ScalarType.Float32, generator: gen));
+            }
+        }
+    }
+}
