@@ -35,11 +35,4 @@ public static class TorchRuntime
             if (threads > 0) torch.set_num_threads(threads);
         }
     }
-
-    /// <summary>Asks LibTorch for deterministic kernels (bitwise-reproducible runs on CPU).</summary>
-    public static void UseDeterministicAlgorithms(bool on = true)
-    {
-        Initialise();
-        torch.use_deterministic_algorithms(on);
-    }
 }
