@@ -1,0 +1,202 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using CptLab.Core;
+using Microsoft.ML.Tokenizers;
+
+namespace CptLab.Data.Tokenization;
+
+/// <summary>
+/// <see cref="ITextTokenizer"/> over Microsoft.ML.Tokenizers: a Hugging Face byte-level BPE `tokenizer.json`
+/// (Llama-3, Qwen, and the ones <see cref="BpeTrainer"/> writes) or a tiktoken-format `tokenizer.model`
+/// (Llama-3's original). Two library tokenizers share one vocabulary: one whose pre-tokenizer knows the
+/// special tokens (chat templates) and one that does not (corpus text).
+/// </summary>
+public sealed class TextTokenizer : ITextTokenizer
+{
+    readonly Tokenizer _plain;
+    readonly Tokenizer _withSpecials;
+    readonly Dictionary<string, int> _specials;
+
+    public string SourcePath { get; }
+    public int VocabSize { get; }
+    public int? BosId { get; }
+    public int EosId { get; }
+    public int? EotId { get; }
+    public IReadOnlyDictionary<string, int> SpecialTokens => _specials;
+
+    TextTokenizer(string sourcePath, Tokenizer plain, Tokenizer withSpecials, Dictionary<string, int> specials, int vocabSize)
+    {
+        SourcePath = sourcePath;
+        _plain = plain;
+        _withSpecials = withSpecials;
+        _specials = specials;
+        VocabSize = Math.Max(vocabSize, specials.Count == 0 ? 0 : specials.Values.Max() + 1);
+        BosId = Find(specials, Llama3Format.BeginOfText, "<s>", "<|startoftext|>");
+        EosId = Find(specials, Llama3Format.EndOfText, "</s>", "<|endoftext|>", "<|im_end|>")
+            ?? throw new CorruptFileException(sourcePath, $"no end-of-text token among the special tokens ({string.Join(", ", specials.Keys.Take(8))}…); CptLab needs one to separate documents");
+        EotId = Find(specials, Llama3Format.EotId);
+    }
+
+    static int? Find(Dictionary<string, int> specials, params string[] names)
+    {
+        foreach (var n in names) if (specials.TryGetValue(n, out var id)) return id;
+        return null;
+    }
+
+    /// <summary>
+    /// Loads `tokenizer.json` or a tiktoken `tokenizer.model`; <paramref name="path"/> may be either file or a
+    /// model folder holding one (tokenizer.json preferred).
+    /// </summary>
+    public static TextTokenizer Load(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            var json = Path.Combine(path, "tokenizer.json");
+            var model = Path.Combine(path, "tokenizer.model");
+            if (File.Exists(json)) return FromHuggingFaceJson(json);
+            if (File.Exists(model)) return FromTiktokenFile(model);
+            throw new CptLabException($"{path}: no tokenizer.json or tokenizer.model in this folder; point --tokenizer at a model folder or a tokenizer file");
+        }
+        if (!File.Exists(path)) throw new CptLabException($"{path}: tokenizer file not found");
+        return path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? FromHuggingFaceJson(path) : FromTiktokenFile(path);
+    }
+
+    // ---- tiktoken ---------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// A tiktoken rank file (lines of "base64-token rank"), with Llama-3's pattern and its 256 special tokens
+    /// numbered from <paramref name="firstSpecialId"/> (default: right after the largest rank, 128000 for Llama-3).
+    /// </summary>
+    public static TextTokenizer FromTiktokenFile(string path, int? firstSpecialId = null)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var maxRank = ValidateTiktoken(path, bytes);
+        var specials = Llama3Format.SpecialTokens(firstSpecialId ?? maxRank + 1);
+        TiktokenTokenizer Make(bool knowsSpecials) => TiktokenTokenizer.Create(
+            new MemoryStream(bytes, writable: false),
+            new RegexPreTokenizer(Llama3Format.Regex, knowsSpecials ? specials : null),
+            normalizer: null, specialTokens: specials);
+        return new TextTokenizer(path, Make(false), Make(true), specials, maxRank + 1);
+    }
+
+    static int ValidateTiktoken(string path, byte[] bytes)
+    {
+        var maxRank = -1;
+        var lineNo = 0;
+        foreach (var line in Encoding.UTF8.GetString(bytes).Split('\n'))
+        {
+            lineNo++;
+            if (line.TrimEnd('\r').Length == 0) continue;
+            var parts = line.TrimEnd('\r').Split(' ');
+            if (parts.Length != 2 || !int.TryParse(parts[1], out var rank) || rank < 0 || !IsBase64(parts[0]))
+                throw new CorruptFileException(path, $"line {lineNo}: expected \"<base64 token> <rank>\" as tiktoken files have; is this a SentencePiece model rather than Llama-3's tiktoken file?");
+            maxRank = Math.Max(maxRank, rank);
+        }
+        if (maxRank < 0) throw new CorruptFileException(path, "empty tiktoken file");
+        return maxRank;
+    }
+
+    static bool IsBase64(string s)
+    {
+        Span<byte> buf = stackalloc byte[256];
+        return Convert.TryFromBase64String(s, buf, out _);
+    }
+
+    // ---- Hugging Face tokenizer.json -------------------------------------------------------------------
+
+    /// <summary>A Hugging Face tokenizer.json with a byte-level BPE model.</summary>
+    public static TextTokenizer FromHuggingFaceJson(string path)
+    {
+        using var doc = Json.ParseFile(path);
+        var root = doc.RootElement;
+        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
+            throw new CorruptFileException(path, "no \"model\" object; is this a Hugging Face tokenizer.json?");
+        var type = model.TryGetProperty("type", out var t) ? t.GetString() : null;
+        if (type != "BPE")
+            throw new CorruptFileException(path, $"model type '{type}' is not supported; CptLab reads byte-level BPE tokenizers (Llama-3, Qwen, GPT-2 style)");
+        if (!IsByteLevel(root))
+            throw new CorruptFileException(path, "the BPE model is not byte-level (no ByteLevel pre-tokenizer or decoder); SentencePiece-style BPE is not supported");
+
+        var vocab = new Dictionary<string, int>();
+        foreach (var p in model.GetProperty("vocab").EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
+        var merges = new List<string>();
+        if (model.TryGetProperty("merges", out var m))
+            foreach (var e in m.EnumerateArray())
+                merges.Add(e.ValueKind == JsonValueKind.String ? e.GetString()! : $"{e[0].GetString()} {e[1].GetString()}");
+
+        var specials = new Dictionary<string, int>();
+        if (root.TryGetProperty("added_tokens", out var added) && added.ValueKind == JsonValueKind.Array)
+            foreach (var a in added.EnumerateArray())
+            {
+                var content = a.GetProperty("content").GetString()!;
+                specials[content] = a.GetProperty("id").GetInt32();
+                vocab.Remove(content);
+            }
+
+        var regex = new Regex(FindSplitPattern(root) ?? Gpt2Pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        BpeTokenizer Make(bool knowsSpecials) => BpeTokenizer.Create(new BpeOptions(vocab)
+        {
+            Merges = merges,
+            ByteLevel = true,
+            PreTokenizer = new RegexPreTokenizer(regex, knowsSpecials ? specials : null),
+            SpecialTokens = specials,
+        });
+        var vocabSize = vocab.Count == 0 ? 0 : vocab.Values.Max() + 1;
+        return new TextTokenizer(path, Make(false), Make(true), specials, vocabSize);
+    }
+
+    const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+    static bool IsByteLevel(JsonElement root)
+    {
+        static bool Has(JsonElement e) => e.ValueKind switch
+        {
+            JsonValueKind.Object => (e.TryGetProperty("type", out var t) && t.GetString() == "ByteLevel")
+                || e.EnumerateObject().Any(p => Has(p.Value)),
+            JsonValueKind.Array => e.EnumerateArray().Any(Has),
+            _ => false,
+        };
+        return (root.TryGetProperty("pre_tokenizer", out var pre) && Has(pre)) || (root.TryGetProperty("decoder", out var dec) && Has(dec));
+    }
+
+    static string? FindSplitPattern(JsonElement root)
+    {
+        static string? Find(JsonElement e)
+        {
+            if (e.ValueKind == JsonValueKind.Object)
+            {
+                if (e.TryGetProperty("type", out var t) && t.GetString() == "Split" && e.TryGetProperty("pattern", out var p)
+                    && p.ValueKind == JsonValueKind.Object && p.TryGetProperty("Regex", out var r)) return r.GetString();
+                foreach (var prop in e.EnumerateObject()) if (Find(prop.Value) is { } s) return s;
+            }
+            else if (e.ValueKind == JsonValueKind.Array)
+                foreach (var x in e.EnumerateArray()) if (Find(x) is { } s) return s;
+            return null;
+        }
+        return root.TryGetProperty("pre_tokenizer", out var pre) ? Find(pre) : null;
+    }
+
+    // ---- ITextTokenizer -------------------------------------------------------------------------------
+
+    public void Encode(string text, List<int> ids)
+    {
+        if (text.Length == 0) return;
+        ids.AddRange(_plain.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true));
+    }
+
+    public void EncodeWithSpecials(string text, List<int> ids)
+    {
+        if (text.Length == 0) return;
+        ids.AddRange(_withSpecials.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true));
+    }
+
+    public string Decode(ReadOnlySpan<int> ids) => _withSpecials.Decode(ids.ToArray());
+
+    public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+    {
+        if (!_specials.ContainsKey(Llama3Format.StartHeader) || !_specials.ContainsKey(Llama3Format.EotId) || BosId is null)
+            throw new CptLabException($"{SourcePath}: this tokenizer has no Llama-3 header/eot special tokens, so the Llama-3 chat template cannot be applied");
+        return Llama3Format.ApplyChatTemplate(messages, addGenerationPrompt);
+    }
+}
