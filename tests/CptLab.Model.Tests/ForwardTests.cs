@@ -1,0 +1,99 @@
+using CptLab.Model;
+using static TorchSharp.torch;
+
+namespace CptLab.Model.Tests;
+
+public class ForwardTests
+{
+    static double[][] TorchLogits(LlamaForCausalLM model, long[] tokens)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var logits = model.forward(tensor(tokens).unsqueeze(0))[0].to(ScalarType.Float64); // (T, V)
+        return Enumerable.Range(0, tokens.Length).Select(t => logits[t].data<double>().ToArray()).ToArray();
+    }
+
+    static double RelativeError(double[][] actual, double[][] expected)
+    {
+        double maxDiff = 0, maxRef = 0;
+        for (int t = 0; t < expected.Length; t++)
+            for (int v = 0; v < expected[t].Length; v++)
+            {
+                maxDiff = Math.Max(maxDiff, Math.Abs(actual[t][v] - expected[t][v]));
+                maxRef = Math.Max(maxRef, Math.Abs(expected[t][v]));
+            }
+        return maxDiff / maxRef;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Logits_agree_with_double_precision_reference(bool tied)
+    {
+        TorchRuntime.Initialise();
+        using var model = TestModels.Random(TestModels.Tiny(tied));
+        var tokens = TestModels.Tokens(40, model.Config.VocabSize); // past position 32, where the bands differ visibly
+        var expected = new ReferenceLlama(model).Logits(tokens);
+        var actual = TorchLogits(model, tokens);
+        Assert.True(expected[0].Max(Math.Abs) > 0.5, "logits should be far from zero for a meaningful relative check");
+        double err = RelativeError(actual, expected);
+        Assert.True(err < 1e-4, $"relative error {err:E2}");
+    }
+
+    [Fact]
+    public void Reference_check_detects_a_wrong_rope_layout()
+    {
+        // The comparison above must be able to fail: a model whose rope frequencies differ (default instead of
+        // llama3 scaling) gives logits the reference rejects.
+        TorchRuntime.Initialise();
+        var config = TestModels.Tiny();
+        using var model = TestModels.Random(config);
+        using var unscaled = TestModels.Random(config with { RopeScaling = null });
+        var tokens = TestModels.Tokens(40, config.VocabSize);
+        double err = RelativeError(TorchLogits(unscaled, tokens), new ReferenceLlama(model).Logits(tokens));
+        Assert.True(err > 1e-3, $"relative error only {err:E2}");
+    }
+
+    [Fact]
+    public void Bf16_model_stays_close_to_fp32()
+    {
+        TorchRuntime.Initialise();
+        var config = TestModels.Tiny();
+        using var model32 = TestModels.Random(config);
+        using var model16 = TestModels.Random(config, dtype: ScalarType.BFloat16);
+        var tokens = TestModels.Tokens(16, config.VocabSize);
+        double err = RelativeError(TorchLogits(model16, tokens), TorchLogits(model32, tokens));
+        Assert.InRange(err, 1e-6, 0.1); // bf16 is lossy, but not wildly so
+    }
+
+    [Fact]
+    public void Parameter_names_are_hugging_face_names()
+    {
+        TorchRuntime.Initialise();
+        using var model = new LlamaForCausalLM(TestModels.Tiny());
+        var names = model.named_parameters().Select(p => p.name).ToHashSet();
+        string[] expected =
+        [
+            "model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
+            "model.layers.1.self_attn.q_proj.weight", "model.layers.1.self_attn.k_proj.weight",
+            "model.layers.1.self_attn.v_proj.weight", "model.layers.1.self_attn.o_proj.weight",
+            "model.layers.1.mlp.gate_proj.weight", "model.layers.1.mlp.up_proj.weight", "model.layers.1.mlp.down_proj.weight",
+            "model.layers.1.input_layernorm.weight", "model.layers.1.post_attention_layernorm.weight",
+        ];
+        foreach (var n in expected) Assert.Contains(n, names);
+        Assert.Equal(3 + 2 * 9, names.Count);
+        Assert.Empty(model.named_buffers());
+    }
+
+    [Theory]
+    [InlineData("debug")]
+    [InlineData("cpu-2m")]
+    public void Parameter_count_formula_matches_the_model(string flavor)
+    {
+        TorchRuntime.Initialise();
+        var config = Flavors.Get(flavor);
+        using var model = new LlamaForCausalLM(config);
+        long actual = model.parameters().Sum(p => p.numel());
+        Assert.Equal(actual, ModelMath.ParameterCount(config));
+    }
+}
