@@ -1,0 +1,61 @@
+using System.CommandLine;
+using CptLab.Core;
+using CptLab.Model;
+
+namespace CptLab.Cli;
+
+/// <summary>`cptlab model init|info`.</summary>
+public static class ModelCommands
+{
+    public static Command Create()
+    {
+        var model = new Command("model", "Create and inspect models in Hugging Face layout.");
+        model.Subcommands.Add(Init());
+        model.Subcommands.Add(Info());
+        return model;
+    }
+
+    static Command Init()
+    {
+        var flavor = new Option<string?>("--flavor") { Description = $"Named size: {string.Join(", ", Flavors.All.Keys)}." };
+        var config = new Option<FileInfo?>("--config") { Description = "Or a Hugging Face config.json to take the architecture from." };
+        var outDir = new Option<DirectoryInfo>("--out") { Description = "Directory to write config.json and model.safetensors into.", Required = true };
+        var seed = new Option<long>("--seed") { Description = "Seed of the random initialisation.", DefaultValueFactory = _ => 0 };
+        var dtype = new Option<string?>("--dtype") { Description = "Stored dtype: float32, bfloat16 or float16 (default: the flavor's)." };
+        var cmd = new Command("init", "Write a randomly initialised model (for pre-training from scratch).") { flavor, config, outDir, seed, dtype };
+        cmd.SetAction(r => CliAction.Run(() =>
+        {
+            var c = (r.GetValue(flavor), r.GetValue(config)) switch
+            {
+                ({ } name, null) => Flavors.Get(name),
+                (null, { } file) => LlamaConfig.Load(file.FullName),
+                _ => throw new CptLabException("give exactly one of --flavor or --config"),
+            };
+            var scalar = r.GetValue(dtype) is { } d ? DtypeNames.Parse(d) ?? throw new CptLabException($"--dtype '{d}' is not one of float32, bfloat16, float16") : (TorchSharp.torch.ScalarType?)null;
+            TorchRuntime.Initialise();
+            var dir = r.GetValue(outDir)!.FullName;
+            ModelFactory.InitAndSave(c, dir, r.GetValue(seed), scalar);
+            Console.WriteLine($"wrote {dir} ({ModelMath.ParameterCount(c):N0} parameters)");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static Command Info()
+    {
+        var target = new Argument<string>("model") { Description = "A model directory (with config.json) or a flavor name." };
+        var seqLen = new Option<int?>("--seq-len") { Description = "Context length for the FLOPs figure (default: the model's maximum)." };
+        var cmd = new Command("info", "Print a model's configuration, parameter count and FLOPs per token.") { target, seqLen };
+        cmd.SetAction(r => CliAction.Run(() =>
+        {
+            var name = r.GetValue(target)!;
+            var configPath = Path.Combine(name, HfCheckpoint.ConfigFile);
+            var c = Directory.Exists(name) ? LlamaConfig.Load(configPath)
+                : Flavors.All.ContainsKey(name) ? Flavors.Get(name)
+                : throw new CptLabException($"'{name}' is neither a model directory nor a flavor ({string.Join(", ", Flavors.All.Keys)})");
+            Console.Write(ModelFactory.Describe(c, r.GetValue(seqLen) ?? c.MaxPositionEmbeddings));
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,20 @@
+using System.CommandLine;
+
+namespace CptLab.Cli;
+
+/// <summary>
+/// The `cptlab` command. Each verb group lives in its own file (ModelCommands, GenerateCommand, …) and is a
+/// thin layer over a library call that a test also makes; this file only assembles them.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("CptLab: continual pre-training of Llama-family models with the mixture ratio and learning rate chosen by measurement.");
+        root.Subcommands.Add(ModelCommands.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
+        return root;
+    }
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds the solution and runs every test project. Needs only the .NET 10 SDK; NuGet packages are restored
+# by the build, and the TorchSharp native fix (docs/torchsharp-on-linux.md) is applied by the build itself.
+set -euo pipefail
+cd "$(dirname "$0")"
+dotnet build CptLab.slnx -c Release --nologo -v quiet
+dotnet test CptLab.slnx -c Release --no-build --nologo -v quiet
