@@ -78,8 +78,15 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>What an attention layer needs besides its input: the rotary tables and, when decoding, the cache.</summary>
-public sealed record AttentionContext(Tensor Cos, Tensor Sin, KvCache? Cache, Tensor? Mask);
+/// <summary>
+/// What an attention layer needs besides its input: the rotary tables and, when decoding, either one cache
+/// for the whole batch or (<see cref="Caches"/>) one cache per sequence, for batched decoding of sequences
+/// of different lengths.
+/// </summary>
+public sealed record AttentionContext(Tensor Cos, Tensor Sin, KvCache? Cache, Tensor? Mask)
+{
+    public IReadOnlyList<KvCache>? Caches { get; init; }
+}
 
 /// <summary>Grouped-query self-attention through scaled_dot_product_attention.</summary>
 public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
@@ -110,7 +117,9 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
         q = Rope.Apply(q, ctx.Cos, ctx.Sin);
         k = Rope.Apply(k, ctx.Cos, ctx.Sin);
         int cached = ctx.Cache?.Length ?? 0;
+        var mask = ctx.Mask;
         if (ctx.Cache is { } cache) (k, v) = cache.Append(_layer, k, v);       // (B, nkv, S, hd)
+        else if (ctx.Caches is { } caches) (k, v, mask) = GatherPerSequence(caches, k, v);
         if (_nkv != _nh)
         {
             // Each key/value head serves nh/nkv consecutive query heads, as Hugging Face's repeat_kv.
@@ -119,12 +128,38 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
         }
         // is_causal aligns the mask top-left, which is right only when nothing is cached; with a cache and
         // several new positions the mask is explicit, and one new position may see everything.
-        var mask = ctx.Mask;
         bool causal = mask is null && cached == 0 && t > 1;
         if (mask is null && cached > 0 && t > 1) mask = CausalMask(t, cached, x.device);
         var y = F.scaled_dot_product_attention(q, k, v, mask, 0.0, causal);   // (B, nh, T, hd)
         y = y.transpose(1, 2).contiguous().view(b, t, _nh * _hd);               // (B, T, C)
         return _oProj.forward(y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Batched decoding, one new position per sequence: appends each sequence's k, v to its own cache and pads
+    /// all of them to the longest, with a mask (B, 1, 1, S_max) that hides the padding.
+    /// </summary>
+    (Tensor Keys, Tensor Values, Tensor Mask) GatherPerSequence(IReadOnlyList<KvCache> caches, Tensor k, Tensor v)
+    {
+        long b = k.shape[0];
+        var lengths = new long[b];
+        var ks = new Tensor[b];
+        var vs = new Tensor[b];
+        for (int i = 0; i < b; i++)
+        {
+            (ks[i], vs[i]) = caches[i].Append(_layer, k.narrow(0, i, 1), v.narrow(0, i, 1)); // (1, nkv, S_i, hd)
+            lengths[i] = ks[i].shape[2];
+        }
+        long longest = lengths.Max();
+        var keys = zeros([b, _nkv, longest, _hd], k.dtype, k.device);                         // (B, nkv, S_max, hd)
+        var values = zeros([b, _nkv, longest, _hd], v.dtype, v.device);
+        for (int i = 0; i < b; i++)
+        {
+            keys[i].narrow(1, 0, lengths[i]).copy_(ks[i][0]);
+            values[i].narrow(1, 0, lengths[i]).copy_(vs[i][0]);
+        }
+        var valid = arange(longest, device: k.device).unsqueeze(0) < tensor(lengths, device: k.device).unsqueeze(1); // (B, S_max)
+        return (keys, values, valid.view(b, 1, 1, longest));
     }
 
     /// <summary>(T, cached + T) booleans, true where new position i may attend to position j: j ≤ cached + i.</summary>
@@ -201,6 +236,26 @@ public sealed class LlamaBody : nn.Module<Tensor, KvCache?, Tensor>
     public Parameter EmbedTokens => _embedTokens.Weight;
     public IReadOnlyList<DecoderLayer> Layers => _layers.ToArray();
 
+    /// <summary>
+    /// One decoding step for B independent sequences: ids (B, 1), each continuing its own cache at its own
+    /// position → final hidden states (B, 1, C). The caches advance by one.
+    /// </summary>
+    public Tensor DecodeStep(Tensor ids, IReadOnlyList<KvCache> caches)
+    {
+        using var scope = NewDisposeScope();
+        if (ids.shape[1] != 1 || ids.shape[0] != caches.Count)
+            throw new ArgumentException($"batched decoding takes ids (B, 1) with one cache per row; got ids [{string.Join(", ", ids.shape)}] and {caches.Count} caches");
+        var x = _embedTokens.forward(ids);                                              // (B, 1, C)
+        var invFreq = tensor(_invFreq, ScalarType.Float64, x.device);
+        var tables = caches.Select(c => Rope.Tables(invFreq, c.Length, 1, _dtype)).ToList();
+        var cos = stack(tables.Select(t => t.Cos).ToArray()).unsqueeze(1);              // (B, 1, 1, hd)
+        var sin = stack(tables.Select(t => t.Sin).ToArray()).unsqueeze(1);              // (B, 1, 1, hd)
+        var ctx = new AttentionContext(cos, sin, null, null) { Caches = caches };
+        foreach (var layer in _layers) x = layer.forward(x, ctx);
+        foreach (var c in caches) c.Advance();
+        return _norm.forward(x).MoveToOuterDisposeScope();
+    }
+
     /// <summary>ids (B, T) → final hidden states (B, T, C). With a cache, positions continue from its length.</summary>
     public override Tensor forward(Tensor ids, KvCache? cache)
     {
@@ -244,6 +299,18 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
         using var scope = NewDisposeScope();
         var h = _model.forward(ids, cache);                                             // (B, T, C)
         var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h); // (B, T, V)
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Continuous batching's decode step: ids (B, 1), one per sequence, each with its own cache (of any length)
+    /// → float32 logits (B, V) for each sequence's next token.
+    /// </summary>
+    public Tensor DecodeStep(Tensor ids, IReadOnlyList<KvCache> caches)
+    {
+        using var scope = NewDisposeScope();
+        var h = _model.DecodeStep(ids, caches)[.., 0];                                       // (B, C)
+        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h); // (B, V)
         return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

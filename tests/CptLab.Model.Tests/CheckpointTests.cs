@@ -17,6 +17,7 @@ public class CheckpointTests
     [InlineData(ScalarType.Float32, true)]
     [InlineData(ScalarType.BFloat16, false)]
     [InlineData(ScalarType.BFloat16, true)]
+    [InlineData(ScalarType.Float16, false)]
     public void Save_then_load_is_bit_exact(ScalarType dtype, bool sharded)
     {
         TorchRuntime.Initialise();
