@@ -1,0 +1,127 @@
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+
+namespace CptLab.Data.Cleaning;
+
+/// <summary>
+/// MinHash signatures of character-shingle sets. Each shingle is hashed once (XxHash64); permutation i is the
+/// affine map a_i·h + b_i over 64-bit integers (a_i odd), keeping the top 32 bits. The fraction of equal
+/// positions in two signatures estimates the Jaccard similarity of the shingle sets.
+/// </summary>
+public sealed class MinHasher
+{
+    readonly ulong[] _a, _b;
+    public int Permutations { get; }
+    public int ShingleSize { get; }
+
+    public MinHasher(int permutations, int shingleSize)
+    {
+        Permutations = permutations;
+        ShingleSize = shingleSize;
+        _a = new ulong[permutations];
+        _b = new ulong[permutations];
+        var state = 0x9E3779B97F4A7C15UL; // fixed: signatures must not depend on the run
+        for (var i = 0; i < permutations; i++)
+        {
+            _a[i] = SplitMix(ref state) | 1;
+            _b[i] = SplitMix(ref state);
+        }
+    }
+
+    static ulong SplitMix(ref ulong s)
+    {
+        var z = s += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    public uint[] Signature(string text)
+    {
+        var sig = new uint[Permutations];
+        Array.Fill(sig, uint.MaxValue);
+        var k = Math.Min(ShingleSize, Math.Max(1, text.Length));
+        var seen = new HashSet<ulong>();
+        for (var i = 0; i + k <= text.Length; i++)
+        {
+            var h = XxHash64.HashToUInt64(MemoryMarshal.AsBytes(text.AsSpan(i, k)));
+            if (!seen.Add(h)) continue;
+            for (var p = 0; p < sig.Length; p++)
+            {
+                var v = (uint)((_a[p] * h + _b[p]) >> 32);
+                if (v < sig[p]) sig[p] = v;
+            }
+        }
+        return sig;
+    }
+
+    public static double Similarity(uint[] x, uint[] y)
+    {
+        var same = 0;
+        for (var i = 0; i < x.Length; i++) if (x[i] == y[i]) same++;
+        return (double)same / x.Length;
+    }
+}
+
+/// <summary>
+/// Locality-sensitive hashing over MinHash signatures: b bands of r rows; documents sharing any band are
+/// candidates, confirmed when their estimated Jaccard similarity reaches the threshold. The (b, r) split is
+/// chosen so that the LSH threshold (1/b)^(1/r) sits just below the Jaccard threshold, favouring recall;
+/// confirmation removes the extra candidates.
+/// </summary>
+public sealed class NearDuplicateIndex
+{
+    readonly double _threshold;
+    readonly int _bands, _rows;
+    readonly Dictionary<ulong, List<int>>[] _buckets;
+    readonly List<uint[]> _signatures = [];
+
+    public NearDuplicateIndex(int permutations, double threshold)
+    {
+        _threshold = threshold;
+        (_bands, _rows) = ChooseBands(permutations, threshold);
+        _buckets = new Dictionary<ulong, List<int>>[_bands];
+        for (var i = 0; i < _bands; i++) _buckets[i] = [];
+    }
+
+    public int Bands => _bands;
+    public int Rows => _rows;
+
+    public static (int Bands, int Rows) ChooseBands(int permutations, double threshold)
+    {
+        var best = (Bands: permutations, Rows: 1);
+        var bestGap = double.MaxValue;
+        for (var r = 1; r <= permutations; r++)
+        {
+            var b = permutations / r;
+            var lsh = Math.Pow(1.0 / b, 1.0 / r);
+            var gap = threshold - lsh;
+            if (gap >= 0.05 && gap < bestGap) { bestGap = gap; best = (b, r); }
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// When a previously added document is at least threshold-similar, returns its number (and adds nothing);
+    /// otherwise adds this one and returns null.
+    /// </summary>
+    public int? FindOrAdd(uint[] signature)
+    {
+        Span<ulong> keys = stackalloc ulong[_bands];
+        for (var band = 0; band < _bands; band++)
+        {
+            keys[band] = XxHash64.HashToUInt64(MemoryMarshal.AsBytes(signature.AsSpan(band * _rows, _rows)), band);
+            if (!_buckets[band].TryGetValue(keys[band], out var docs)) continue;
+            foreach (var d in docs)
+                if (MinHasher.Similarity(signature, _signatures[d]) >= _threshold) return d;
+        }
+        var id = _signatures.Count;
+        _signatures.Add(signature);
+        for (var band = 0; band < _bands; band++)
+        {
+            if (!_buckets[band].TryGetValue(keys[band], out var docs)) _buckets[band][keys[band]] = docs = [];
+            docs.Add(id);
+        }
+        return null;
+    }
+}
