@@ -1,0 +1,198 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CptLab.Core;
+using CptLab.Model;
+
+namespace CptLab.Training;
+
+/// <summary>
+/// Everything a training run needs, read from YAML or JSON (`cptlab train --config FILE`). Sizes are in
+/// tokens (global batch, warmup, budget) and converted to steps here, printed at start-up. Unknown keys are
+/// errors, so a typo never silently falls back to a default.
+/// </summary>
+public sealed record TrainConfig
+{
+    // model
+    public string? Flavor { get; init; }
+    public string? ModelConfigPath { get; init; }
+    /// <summary>A Hugging Face checkpoint to continue from (continual pre-training).</summary>
+    public string? InitFrom { get; init; }
+    public string ComputeDtype { get; init; } = "float32";
+
+    // data
+    public string? Data { get; init; }
+    public int SeqLen { get; init; } = 256;
+
+    // optimizer
+    public double Lr { get; init; } = 1e-3;
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.95;
+    public double Eps { get; init; } = 1e-8;
+    public double WeightDecay { get; init; } = 0.1;
+    public bool DecayEmbeddings { get; init; }
+    public double GradClip { get; init; } = 1.0;
+
+    // schedule
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.Cosine;
+    public long WarmupTokens { get; init; }
+    public double MinLrRatio { get; init; } = 0.1;
+    public double DecayFraction { get; init; } = 0.2;
+    public AnnealShape Anneal { get; init; } = AnnealShape.Linear;
+    public double WarmupInitLr { get; init; }
+
+    // batch and budget
+    public int MicroBatchSize { get; init; } = 8;
+    public long GlobalBatchTokens { get; init; } = 8 * 256;
+    public long BudgetTokens { get; init; } = 1_000_000;
+
+    // evaluation
+    public int EvalEverySteps { get; init; } = 50;
+    public int EvalMaxSequences { get; init; } = 32;
+
+    // checkpoints and guards
+    public int CheckpointEverySteps { get; init; } = 100;
+    public int KeepLast { get; init; } = 2;
+    public bool KeepBest { get; init; } = true;
+    public int MaxConsecutiveSkips { get; init; } = 3;
+    public double RollbackLrFactor { get; init; } = 0.5;
+
+    public long Seed { get; init; }
+    public int Threads { get; init; }
+    public bool MeasurePeakFlops { get; init; } = true;
+
+    public long TokensPerMicroBatch => (long)MicroBatchSize * SeqLen;
+    public int AccumulationSteps => (int)(GlobalBatchTokens / TokensPerMicroBatch);
+    public long TotalSteps => BudgetTokens / GlobalBatchTokens;
+    public long WarmupSteps => (WarmupTokens + GlobalBatchTokens - 1) / GlobalBatchTokens;
+
+    public LrSchedule BuildSchedule() =>
+        new LrSchedule(Schedule, Lr, TotalSteps, WarmupSteps, MinLrRatio, DecayFraction, Anneal, WarmupInitLr).Validate("train config");
+
+    public TrainConfig Validate(string source = "train config")
+    {
+        int models = (Flavor is null ? 0 : 1) + (ModelConfigPath is null ? 0 : 1) + (InitFrom is null ? 0 : 1);
+        if (models != 1) throw new ConfigException(source, "model", "give exactly one of model.flavor, model.config or model.init_from");
+        if (DtypeNames.Parse(ComputeDtype) is not (TorchSharp.torch.ScalarType.Float32 or TorchSharp.torch.ScalarType.BFloat16))
+            throw new ConfigException(source, "model.dtype", $"'{ComputeDtype}' must be float32 or bfloat16");
+        if (SeqLen <= 1) throw new ConfigException(source, "data.seq_len", $"{SeqLen} must be > 1");
+        if (MicroBatchSize <= 0) throw new ConfigException(source, "batch.micro_batch_size", $"{MicroBatchSize} must be positive");
+        if (GlobalBatchTokens <= 0 || GlobalBatchTokens % TokensPerMicroBatch != 0)
+            throw new ConfigException(source, "batch.global_batch_tokens", $"{GlobalBatchTokens} must be a positive multiple of micro_batch_size × seq_len = {TokensPerMicroBatch}");
+        if (BudgetTokens < GlobalBatchTokens)
+            throw new ConfigException(source, "budget_tokens", $"{BudgetTokens} is less than one global batch ({GlobalBatchTokens} tokens)");
+        if (!(Beta1 is >= 0 and < 1)) throw new ConfigException(source, "optimizer.beta1", $"{Beta1} must be in [0, 1)");
+        if (!(Beta2 is >= 0 and < 1)) throw new ConfigException(source, "optimizer.beta2", $"{Beta2} must be in [0, 1)");
+        if (!(Eps > 0)) throw new ConfigException(source, "optimizer.eps", $"{Eps} must be positive");
+        if (!(WeightDecay >= 0)) throw new ConfigException(source, "optimizer.weight_decay", $"{WeightDecay} must be ≥ 0");
+        if (!(GradClip >= 0)) throw new ConfigException(source, "optimizer.grad_clip", $"{GradClip} must be ≥ 0 (0 = off)");
+        if (EvalEverySteps <= 0) throw new ConfigException(source, "eval.every_steps", $"{EvalEverySteps} must be positive");
+        if (CheckpointEverySteps <= 0) throw new ConfigException(source, "checkpoint.every_steps", $"{CheckpointEverySteps} must be positive");
+        if (KeepLast <= 0) throw new ConfigException(source, "checkpoint.keep_last", $"{KeepLast} must be positive");
+        if (MaxConsecutiveSkips <= 0) throw new ConfigException(source, "guards.max_consecutive_skips", $"{MaxConsecutiveSkips} must be positive");
+        if (!(RollbackLrFactor > 0 && RollbackLrFactor <= 1)) throw new ConfigException(source, "guards.rollback_lr_factor", $"{RollbackLrFactor} must be in (0, 1]");
+        BuildSchedule();
+        return this;
+    }
+
+    /// <summary>Reads a YAML or JSON config file; relative paths in it are taken relative to the file.</summary>
+    public static TrainConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new CptLabException($"{path}: config file not found");
+        var node = ConfigFile.Read(path);
+        var baseDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        return FromJson(node, path, baseDir);
+    }
+
+    public static TrainConfig FromJson(JsonObject root, string source, string baseDir)
+    {
+        var r = new ConfigReader(root, source);
+        string? PathOf(string? p) => p is null ? null : Path.GetFullPath(p, baseDir);
+        var model = r.Section("model");
+        var data = r.Section("data");
+        var opt = r.Section("optimizer");
+        var sched = r.Section("schedule");
+        var batch = r.Section("batch");
+        var eval = r.Section("eval");
+        var ckpt = r.Section("checkpoint");
+        var guards = r.Section("guards");
+        var d = new TrainConfig();
+        var config = new TrainConfig
+        {
+            Flavor = model.String("flavor"),
+            ModelConfigPath = PathOf(model.String("config")),
+            InitFrom = PathOf(model.String("init_from")),
+            ComputeDtype = model.String("dtype") ?? d.ComputeDtype,
+            Data = PathOf(data.String("mixture")),
+            SeqLen = data.Int("seq_len") ?? d.SeqLen,
+            Lr = opt.Double("lr") ?? d.Lr,
+            Beta1 = opt.Double("beta1") ?? d.Beta1,
+            Beta2 = opt.Double("beta2") ?? d.Beta2,
+            Eps = opt.Double("eps") ?? d.Eps,
+            WeightDecay = opt.Double("weight_decay") ?? d.WeightDecay,
+            DecayEmbeddings = opt.Bool("decay_embeddings") ?? d.DecayEmbeddings,
+            GradClip = opt.Double("grad_clip") ?? d.GradClip,
+            Schedule = sched.Enum<ScheduleKind>("kind") ?? d.Schedule,
+            WarmupTokens = sched.Long("warmup_tokens") ?? d.WarmupTokens,
+            MinLrRatio = sched.Double("min_lr_ratio") ?? d.MinLrRatio,
+            DecayFraction = sched.Double("decay_fraction") ?? d.DecayFraction,
+            Anneal = sched.Enum<AnnealShape>("anneal") ?? d.Anneal,
+            WarmupInitLr = sched.Double("warmup_init_lr") ?? d.WarmupInitLr,
+            MicroBatchSize = batch.Int("micro_batch_size") ?? d.MicroBatchSize,
+            GlobalBatchTokens = batch.Long("global_batch_tokens") ?? d.GlobalBatchTokens,
+            BudgetTokens = r.Long("budget_tokens") ?? d.BudgetTokens,
+            EvalEverySteps = eval.Int("every_steps") ?? d.EvalEverySteps,
+            EvalMaxSequences = eval.Int("max_sequences") ?? d.EvalMaxSequences,
+            CheckpointEverySteps = ckpt.Int("every_steps") ?? d.CheckpointEverySteps,
+            KeepLast = ckpt.Int("keep_last") ?? d.KeepLast,
+            KeepBest = ckpt.Bool("keep_best") ?? d.KeepBest,
+            MaxConsecutiveSkips = guards.Int("max_consecutive_skips") ?? d.MaxConsecutiveSkips,
+            RollbackLrFactor = guards.Double("rollback_lr_factor") ?? d.RollbackLrFactor,
+            Seed = r.Long("seed") ?? d.Seed,
+            Threads = r.Int("threads") ?? d.Threads,
+            MeasurePeakFlops = r.Bool("measure_peak_flops") ?? d.MeasurePeakFlops,
+        };
+        r.RejectUnknown();
+        return config.Validate(source);
+    }
+
+    /// <summary>The config as a JSON object in the file's own shape (what the run folder keeps a copy of).</summary>
+    public JsonObject ToJson()
+    {
+        static string Snake<T>(T e) where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(e.ToString());
+        var model = new JsonObject { ["dtype"] = ComputeDtype };
+        if (Flavor is not null) model["flavor"] = Flavor;
+        if (ModelConfigPath is not null) model["config"] = ModelConfigPath;
+        if (InitFrom is not null) model["init_from"] = InitFrom;
+        var data = new JsonObject { ["seq_len"] = SeqLen };
+        if (Data is not null) data["mixture"] = Data;
+        return new JsonObject
+        {
+            ["model"] = model,
+            ["data"] = data,
+            ["optimizer"] = new JsonObject
+            {
+                ["lr"] = Lr, ["beta1"] = Beta1, ["beta2"] = Beta2, ["eps"] = Eps, ["weight_decay"] = WeightDecay,
+                ["decay_embeddings"] = DecayEmbeddings, ["grad_clip"] = GradClip,
+            },
+            ["schedule"] = new JsonObject
+            {
+                ["kind"] = Snake(Schedule), ["warmup_tokens"] = WarmupTokens, ["min_lr_ratio"] = MinLrRatio,
+                ["decay_fraction"] = DecayFraction, ["anneal"] = Snake(Anneal), ["warmup_init_lr"] = WarmupInitLr,
+            },
+            ["batch"] = new JsonObject { ["micro_batch_size"] = MicroBatchSize, ["global_batch_tokens"] = GlobalBatchTokens },
+            ["budget_tokens"] = BudgetTokens,
+            ["eval"] = new JsonObject { ["every_steps"] = EvalEverySteps, ["max_sequences"] = EvalMaxSequences },
+            ["checkpoint"] = new JsonObject { ["every_steps"] = CheckpointEverySteps, ["keep_last"] = KeepLast, ["keep_best"] = KeepBest },
+            ["guards"] = new JsonObject { ["max_consecutive_skips"] = MaxConsecutiveSkips, ["rollback_lr_factor"] = RollbackLrFactor },
+            ["seed"] = Seed,
+            ["threads"] = Threads,
+            ["measure_peak_flops"] = MeasurePeakFlops,
+        };
+    }
+
+    /// <summary>The derived sizes, printed at start-up (nanoGPT prints tokens per iteration the same way).</summary>
+    public string Describe() => string.Create(CultureInfo.InvariantCulture,
+        $"tokens/step {GlobalBatchTokens:N0} = {MicroBatchSize} seqs × {SeqLen} tokens × {AccumulationSteps} accumulation; " +
+        $"{TotalSteps:N0} steps for {BudgetTokens:N0} tokens; warmup {WarmupSteps} steps; peak lr {Lr:G3} ({Schedule.ToString().ToLowerInvariant()})");
+}

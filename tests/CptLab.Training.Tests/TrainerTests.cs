@@ -1,0 +1,203 @@
+using System.Text.Json.Nodes;
+using CptLab.Core;
+using CptLab.Model;
+using CptLab.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CptLab.Training.Tests;
+
+public class TrainerTests
+{
+    [Fact]
+    public void Tiny_model_overfits_a_fixed_batch()
+    {
+        var rng = new Random(5);
+        var batch = Enumerable.Range(0, 2).Select(_ => Enumerable.Range(0, 17).Select(_ => rng.Next(64)).ToArray()).ToArray();
+        var config = Fixtures.Config(micro: 2, globalTokens: 32, budget: 32 * 150) with
+        {
+            Lr = 1e-2, WarmupTokens = 0, Schedule = ScheduleKind.Constant, WeightDecay = 0, EvalEverySteps = 1000, CheckpointEverySteps = 1000,
+        };
+        var losses = new List<double>();
+        var result = Trainer.Run(config, new FixedBatch(batch), Fixtures.RunDir(), resume: false,
+            new TrainerHooks { Progress = new SyncProgress<TrainProgress>(p => losses.Add(p.Loss)) });
+        Assert.True(losses[0] > 3.5, $"first loss {losses[0]:F3} should be near ln 64 = 4.16");
+        Assert.True(losses[^1] < 0.1, $"final loss {losses[^1]:F4}");
+        Assert.True(result.Validation["train"].Loss < 0.1);
+    }
+
+    [Fact]
+    public void Four_micro_batches_of_one_give_the_gradients_of_one_batch_of_four()
+    {
+        TorchRuntime.Initialise(1);
+        Dictionary<string, Tensor> Gradients(int micro)
+        {
+            var config = Fixtures.Config(micro: micro, globalTokens: 64) with { ModelConfigPath = Fixtures.ModelConfig() };
+            using var run = new RunState(config, ScalarType.Float32);
+            run.InitialiseWeights(config);
+            run.ForwardBackward(new ArrayData(16, 64), poison: false);
+            return run.Gradients.ToDictionary(g => g.Name, g => g.Grad.clone().DetachFromDisposeScope());
+        }
+        var accumulated = Gradients(1);
+        var single = Gradients(4);
+        Assert.Equal(4, (Fixtures.Config(micro: 1, globalTokens: 64)).AccumulationSteps);
+        foreach (var (name, g) in single)
+        {
+            double diff = (accumulated[name] - g).abs().max().item<float>();
+            double scale = g.abs().max().item<float>();
+            Assert.True(scale > 0, name);
+            Assert.True(diff <= 1e-5 * scale + 1e-9, $"{name}: max diff {diff:E2} of {scale:E2}");
+        }
+    }
+
+    [Fact]
+    public void Kill_and_resume_gives_bitwise_identical_weights()
+    {
+        var config = Fixtures.Config();
+        var straight = Fixtures.RunDir();
+        Trainer.Run(config, new ArrayData(16, 64), straight, resume: false);
+
+        var interrupted = Fixtures.RunDir();
+        var first = Trainer.Run(config, new ArrayData(16, 64), interrupted, resume: false, new TrainerHooks { StopAfter = s => s == 10 });
+        Assert.True(first.Interrupted);
+        Assert.Equal(8, TrainingCheckpoint.List(Path.Combine(interrupted, Trainer.CheckpointsDir))[^1].Step); // steps 9-10 are lost
+        var logs = new List<string>();
+        var resumed = Trainer.Run(config, new ArrayData(16, 64), interrupted, resume: true, new TrainerHooks { Log = logs.Add });
+        Assert.False(resumed.Interrupted);
+        Assert.Contains(logs, l => l.StartsWith("resumed from") && l.Contains("step 8"));
+        Assert.Equal(Fixtures.FinalWeights(straight), Fixtures.FinalWeights(interrupted));
+
+        // metrics.jsonl holds each step once, in order, as if never interrupted.
+        var steps = File.ReadLines(Path.Combine(interrupted, Trainer.MetricsFileName)).Select(l => JsonNode.Parse(l)!)
+            .Where(n => n["loss"] is not null).Select(n => n["step"]!.GetValue<long>()).ToList();
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), steps);
+    }
+
+    [Fact]
+    public void Bf16_training_learns_and_tracks_fp32()
+    {
+        var config = Fixtures.Config(budget: 64 * 30) with { EvalEverySteps = 30 };
+        var r32 = Trainer.Run(config, new ArrayData(16, 64), Fixtures.RunDir(), resume: false);
+        var r16 = Trainer.Run(config with { ComputeDtype = "bfloat16" }, new ArrayData(16, 64), Fixtures.RunDir(), resume: false);
+        double l32 = r32.Validation["synthetic"].Loss, l16 = r16.Validation["synthetic"].Loss;
+        Assert.True(l32 < 3.0, $"fp32 validation loss {l32:F3} (start ≈ ln 64 = 4.16)");
+        Assert.True(Math.Abs(l16 - l32) < 0.15, $"bf16 {l16:F3} vs fp32 {l32:F3}");
+    }
+
+    [Fact]
+    public void Planted_nan_is_skipped_then_rolled_back_with_a_lower_lr()
+    {
+        var config = Fixtures.Config() with { MaxConsecutiveSkips = 3, RollbackLrFactor = 0.5 };
+        var logs = new List<string>();
+        var lrs = new List<(long Step, double Lr)>();
+        int poisoned = 0;
+        var result = Trainer.Run(config, new ArrayData(16, 64), Fixtures.RunDir(), resume: false, new TrainerHooks
+        {
+            // steps 5, 6, 7 (0-based 4..6) have NaN losses the first time through
+            PoisonLoss = s => s is >= 4 and <= 6 && poisoned++ < 3,
+            Log = logs.Add,
+            Progress = new SyncProgress<TrainProgress>(p => lrs.Add((p.Step, p.Lr))),
+        });
+        Assert.Equal(3, logs.Count(l => l.Contains("non-finite loss")));
+        Assert.Contains(logs, l => l.StartsWith("rolled back to step 4"));
+        Assert.False(result.Interrupted);
+        Assert.True(double.IsFinite(result.Validation["synthetic"].Loss));
+        // After the rollback, step 5 runs again at half the scheduled rate.
+        var schedule = config.BuildSchedule();
+        var rerun = lrs.Last(x => x.Step == 5);
+        Assert.Equal(schedule.At(4) * 0.5, rerun.Lr, 12);
+    }
+
+    [Fact]
+    public void Non_finite_weights_are_never_checkpointed()
+    {
+        var config = Fixtures.Config() with { MaxConsecutiveSkips = 2 };
+        var dir = Fixtures.RunDir();
+        var logs = new List<string>();
+        bool corrupted = false;
+        Trainer.Run(config, new ArrayData(16, 64), dir, resume: false, new TrainerHooks
+        {
+            AfterUpdate = (step, model) =>
+            {
+                if (step != 6 || corrupted) return;
+                corrupted = true;
+                using var _ = no_grad();
+                model.named_parameters().First().parameter.fill_(double.NaN);
+            },
+            Log = logs.Add,
+        });
+        Assert.Contains(logs, l => l == "step 8: weights are not finite; checkpoint NOT written");
+        Assert.Contains(logs, l => l.StartsWith("rolled back to step 4"));
+        foreach (var (_, ckpt) in TrainingCheckpoint.List(Path.Combine(dir, Trainer.CheckpointsDir)))
+        {
+            using var model = HfCheckpoint.Load(ckpt);
+            Assert.All(model.parameters(), p => Assert.True(p.isfinite().all().item<bool>()));
+        }
+    }
+
+    [Fact]
+    public void Truncated_or_mismatched_checkpoint_is_refused()
+    {
+        var config = Fixtures.Config();
+        var dir = Fixtures.RunDir();
+        Trainer.Run(config, new ArrayData(16, 64), dir, resume: false, new TrainerHooks { StopAfter = s => s == 8 });
+        var (_, ckpt) = TrainingCheckpoint.List(Path.Combine(dir, Trainer.CheckpointsDir))[^1];
+
+        var mismatch = Assert.ThrowsAny<CptLabException>(() => Trainer.Run(config with { Lr = 1e-2 }, new ArrayData(16, 64), dir, resume: true));
+        Assert.Contains("'optimizer.lr' is 0.003 there and 0.01 now", mismatch.Message);
+
+        var optimizer = Path.Combine(ckpt, TrainingCheckpoint.OptimizerFile);
+        File.WriteAllBytes(optimizer, File.ReadAllBytes(optimizer)[..^64]);
+        var e = Assert.ThrowsAny<CptLabException>(() => Trainer.Run(config, new ArrayData(16, 64), dir, resume: true));
+        Assert.Contains("optimizer.safetensors", e.Message);
+        Assert.Contains("truncated", e.Message);
+
+        var fresh = Assert.ThrowsAny<CptLabException>(() => Trainer.Run(config, new ArrayData(16, 64), dir, resume: false));
+        Assert.Contains("already holds checkpoints", fresh.Message);
+    }
+
+    [Fact]
+    public void Live_tensor_count_stays_flat_over_300_steps()
+    {
+        var config = Fixtures.Config(micro: 2, globalTokens: 32, budget: 32 * 300) with { EvalEverySteps = 50, CheckpointEverySteps = 100, KeepLast = 1 };
+        var counts = new List<long>();
+        var stats = DisposeScopeManager.Statistics;
+        Trainer.Run(config, new ArrayData(16, 64), Fixtures.RunDir(), resume: false,
+            new TrainerHooks { Progress = new SyncProgress<TrainProgress>(_ => counts.Add(stats.ThreadTotalLiveCount)) });
+        Assert.Equal(300, counts.Count);
+        Assert.All(counts.Skip(1), c => Assert.Equal(counts[1], c));
+    }
+
+    [Fact]
+    public void Checkpoints_keep_the_last_n_and_the_best()
+    {
+        var config = Fixtures.Config(budget: 64 * 20) with { KeepLast = 2, EvalEverySteps = 4, CheckpointEverySteps = 4 };
+        var dir = Fixtures.RunDir();
+        Trainer.Run(config, new ArrayData(16, 64), dir, resume: false);
+        var kept = TrainingCheckpoint.List(Path.Combine(dir, Trainer.CheckpointsDir)).Select(c => c.Step).ToList();
+        Assert.Contains(16L, kept);
+        Assert.Contains(20L, kept);
+        Assert.InRange(kept.Count, 2, 3); // plus the best, when it is not among the last two
+        foreach (var (_, d) in TrainingCheckpoint.List(Path.Combine(dir, Trainer.CheckpointsDir))) TrainingCheckpoint.Verify(d);
+        using var final = HfCheckpoint.Load(Path.Combine(dir, Trainer.FinalDir));
+        Assert.Equal(Fixtures.Tiny.VocabSize, final.Config.VocabSize);
+    }
+
+    [Fact]
+    public void Bits_per_byte_follow_from_the_loss()
+    {
+        var config = Fixtures.Config(budget: 64 * 4);
+        var data = new ArrayData(16, 64);
+        var result = Trainer.Run(config, data, Fixtures.RunDir(), resume: false);
+        var v = result.Validation["synthetic"];
+        // 4 sequences × 16 targets = 64 tokens standing for 128 bytes.
+        Assert.Equal(64, v.Tokens);
+        Assert.Equal(v.Loss * 64 / Math.Log(2) / 128, v.BitsPerByte, 6);
+    }
+}
+
+/// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool).</summary>
+sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}
