@@ -1,0 +1,63 @@
+using CptLab.Core;
+using CptLab.Data.Tokenization;
+using CptLab.Model;
+using static TorchSharp.torch;
+
+namespace CptLab.Serving;
+
+/// <summary>
+/// What the server serves: the model, its tokenizer and chat template, and the ids that end a reply. A model
+/// directory is the Hugging Face layout: config.json and weights (read by <see cref="HfCheckpoint"/>), and
+/// next to them tokenizer.json (or a tiktoken tokenizer.model) and, optionally, tokenizer_config.json with
+/// the chat_template.
+/// </summary>
+public sealed class ServedModel : IDisposable
+{
+    public ServedModel(LlamaForCausalLM model, ITextTokenizer tokenizer, ChatTemplate template, string name)
+    {
+        if (tokenizer.VocabSize > model.Config.VocabSize)
+            throw new CptLabException($"the tokenizer has {tokenizer.VocabSize} ids but the model's vocab_size is {model.Config.VocabSize}; they do not belong together");
+        Model = model;
+        Tokenizer = tokenizer;
+        Template = template;
+        Name = name;
+        // A reply ends at the model's eos ids, the tokenizer's end-of-text, and the template's end of turn.
+        StopIds = model.Config.EosTokenIds.Append(tokenizer.EosId).Concat(template.TurnEndIds(tokenizer)).ToHashSet();
+        SpecialIds = tokenizer.SpecialTokens.Values.ToHashSet();
+    }
+
+    public LlamaForCausalLM Model { get; }
+    public ITextTokenizer Tokenizer { get; }
+    public ChatTemplate Template { get; }
+    /// <summary>The id clients put in "model" (default: the directory's name).</summary>
+    public string Name { get; }
+    public IReadOnlySet<int> StopIds { get; }
+    /// <summary>Special tokens are left out of reply text, as vLLM's skip_special_tokens does by default.</summary>
+    public IReadOnlySet<int> SpecialIds { get; }
+    public int ContextLength => Model.Config.MaxPositionEmbeddings;
+
+    public static ServedModel Load(string dir, string? name = null, ScalarType? dtype = null, string? chatTemplate = null)
+    {
+        if (!Directory.Exists(dir)) throw new CptLabException($"{dir}: model directory not found");
+        var template = ChatTemplate.ForModel(dir, chatTemplate);
+        var tokenizer = TextTokenizer.Load(dir);
+        var model = HfCheckpoint.Load(dir, dtype);
+        model.eval();
+        try
+        {
+            return new ServedModel(model, tokenizer, template, name ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) => Template.Encode(Tokenizer, messages);
+
+    /// <summary>Text of generated ids with special tokens left out.</summary>
+    public string DecodeText(IReadOnlyList<int> ids) => Tokenizer.Decode(ids.Where(i => !SpecialIds.Contains(i)));
+
+    public void Dispose() => Model.Dispose();
+}
