@@ -1,0 +1,87 @@
+using CptLab.Laws;
+
+namespace CptLab.Laws.Tests;
+
+/// <summary>
+/// A known sweep surface: log-losses quadratic in x = log10 lr with coefficients quadratic in ALMR r, written in
+/// the interpretable form log L = A(r) + κ·(x − x*(r))². The target ("zh") improves with r and prefers a
+/// larger LR as r grows; the original ("en") forgets more as r grows and prefers a small LR.
+/// </summary>
+internal sealed class Synthetic
+{
+    public const string Zh = "zh";
+    public const string En = "en";
+    public const double EnBase = 2.0;
+
+    // Target: A = 1.10 − 0.50 r + 0.20 r², x* = −3.8 + 0.4 r, κ = 0.08.
+    // Original: A = 0.70 + 0.02 r + 0.25 r², x* = −4.2, κ = 0.05.
+    public static double LogZh(double r, double x) => 1.10 - 0.50 * r + 0.20 * r * r + 0.08 * Sq(x - (-3.8 + 0.4 * r));
+    public static double LogEn(double r, double x) => 0.70 + 0.02 * r + 0.25 * r * r + 0.05 * Sq(x + 4.2);
+    static double Sq(double v) => v * v;
+
+    /// <summary>
+    /// The same truth as centred response-surface coefficients a0..a2, b0..b2, c0..c2:
+    /// log L = a(u) + b(u)·z + c(u)·z², u = r − r0, z = x − x0, derived by hand from the forms above.
+    /// </summary>
+    public static double[] ZhCoefficients(double r0, double x0)
+    {
+        // A(r) = 1.10 − 0.50r + 0.20r² around r0; x − x*(r) = z + d − 0.4u with d = x0 + 3.8 − 0.4r0.
+        const double k = 0.08;
+        var d = x0 + 3.8 - 0.4 * r0;
+        return [1.10 - 0.50 * r0 + 0.20 * r0 * r0 + k * d * d, -0.50 + 0.40 * r0 - 0.8 * k * d, 0.20 + 0.16 * k,
+                2 * k * d, -0.8 * k, 0, k, 0, 0];
+    }
+
+    public static double[] EnCoefficients(double r0, double x0)
+    {
+        const double k = 0.05;
+        var e = x0 + 4.2;
+        return [0.70 + 0.02 * r0 + 0.25 * r0 * r0 + k * e * e, 0.02 + 0.50 * r0, 0.25, 2 * k * e, 0, 0, k, 0, 0];
+    }
+
+    public static readonly Objective Weighted = Objective.Weighted(1, 2);
+
+    public static double TrueObjective(Objective objective, double r, double x) =>
+        objective.Evaluate(Math.Exp(LogZh(r, x)), Math.Exp(LogEn(r, x)), EnBase);
+
+    /// <summary>The true optimum by brute force on a dense grid (independent of the library's search).</summary>
+    public static (double R, double X) TrueOptimum(Objective objective, double r0, double r1, double x0, double x1, int n = 601)
+    {
+        var best = (R: 0.0, X: 0.0, V: double.PositiveInfinity);
+        for (var i = 0; i < n; i++)
+        for (var j = 0; j < n; j++)
+        {
+            var r = r0 + (r1 - r0) * i / (n - 1);
+            var x = x0 + (x1 - x0) * j / (n - 1);
+            var v = TrueObjective(objective, r, x);
+            if (v < best.V) best = (r, x, v);
+        }
+        return (best.R, best.X);
+    }
+
+    public static double[] Grid(double lo, double hi, int n) => Enumerable.Range(0, n).Select(i => lo + (hi - lo) * i / (n - 1)).ToArray();
+
+    public static SweepPoint Run(double r, double x, int seed, Random rng, double noise)
+    {
+        var zh = Math.Exp(LogZh(r, x) + noise * Gauss(rng));
+        var en = Math.Exp(LogEn(r, x) + noise * Gauss(rng));
+        return new SweepPoint(r, Math.Pow(10, x), seed, new Dictionary<string, double> { [Zh] = zh, [En] = en }, []);
+    }
+
+    public static SweepResults Sweep(IEnumerable<double> rs, IEnumerable<double> xs, double noise, int seed, int seeds = 1)
+    {
+        var rng = new Random(seed);
+        var points = (from r in rs from x in xs from s in Enumerable.Range(0, seeds) select Run(r, x, s, rng, noise)).ToList();
+        return Wrap(points);
+    }
+
+    public static SweepResults Wrap(IReadOnlyList<SweepPoint> points) =>
+        new(points, new Dictionary<string, double> { [Zh] = 3.3, [En] = EnBase }, Zh, En);
+
+    public static double Gauss(Random rng)
+    {
+        var u1 = 1.0 - rng.NextDouble();
+        var u2 = rng.NextDouble();
+        return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+    }
+}

@@ -1,0 +1,104 @@
+using CptLab.Laws;
+
+namespace CptLab.Laws.Tests;
+
+public class TransferTests
+{
+    internal static PlanRequest Request() => new()
+    {
+        Almr = 0.33,
+        ProxyLr = 3e-4,
+        ProxyParameters = 8e9,
+        TargetParameters = 70e9,
+        TokenBudget = 100_000_000_000,
+        SeqLength = 8192,
+        GlobalBatchSize = 512,
+        Sources =
+        [
+            new BlendSource("/data/zh_web_text_document", BlendRole.Target, 30_000_000_000),
+            new BlendSource("/data/zh_books_text_document", BlendRole.Target, 10_000_000_000),
+            new BlendSource("/data/en_replay_text_document", BlendRole.Original, 500_000_000_000),
+        ],
+        Rule = LrScalingRule.Fit([new ProxyOptimum(8e9, 3e-4)]),
+    };
+
+    [Fact]
+    public void ExponentIsRecoveredFromTwoOrMoreProxySizes()
+    {
+        // η* = 0.01 · N^-0.25 exactly at three sizes.
+        var proxies = new[] { 1e8, 4e8, 1.6e9 }.Select(n => new ProxyOptimum(n, 0.01 * Math.Pow(n, -0.25))).ToArray();
+        var rule = LrScalingRule.Fit(proxies);
+        Assert.True(rule.Fitted);
+        Assert.Equal(0.25, rule.Alpha, 1e-9);
+        Assert.Equal(0.01 * Math.Pow(7e10, -0.25), rule.Scale(proxies[0].Lr, 1e8, 7e10), 1e-15);
+    }
+
+    [Fact]
+    public void OneProxySizeUsesTheStatedDefault()
+    {
+        var rule = LrScalingRule.Fit([new ProxyOptimum(8e9, 3e-4)]);
+        Assert.False(rule.Fitted);
+        Assert.Equal(LrScalingRule.DefaultAlpha, rule.Alpha);
+        Assert.Contains("one proxy size only", rule.Assumption);
+        // 8B → 70B at α = 0.3: 3e-4 × 8.75^-0.3 ≈ 1.56e-4, close to Llama-3 70B's 1.5e-4.
+        Assert.Equal(3e-4 * Math.Pow(8.75, -0.3), rule.Scale(3e-4, 8e9, 70e9), 1e-12);
+    }
+
+    [Fact]
+    public void PlanDerivesItersWarmupAndBlend()
+    {
+        var plan = TransferPlanner.Plan(Request());
+        const long perIter = 8192L * 512;
+        Assert.Equal(perIter, plan.TokensPerIter);
+        Assert.Equal((100_000_000_000 + perIter - 1) / perIter, plan.TrainIters);
+        Assert.Equal(23842, plan.TrainIters);
+        Assert.Equal(238, plan.WarmupIters); // 1% of 23842, rounded
+        Assert.Equal(plan.Lr * 0.1, plan.MinLr, 1e-15);
+        Assert.Equal(1.0, plan.Blend.Sum(b => b.Weight), 1e-12);
+        Assert.Equal(0.33, plan.Blend.Where(b => b.Role == BlendRole.Target).Sum(b => b.Weight), 1e-12);
+        Assert.Equal(0.33 * 0.75, plan.Blend.Single(b => b.PathPrefix == "/data/zh_web_text_document").Weight, 1e-12);
+        Assert.Equal(0.67, plan.Blend.Single(b => b.Role == BlendRole.Original).Weight, 1e-12);
+        // 0.33 × 100B = 33B target tokens from 40B available: no repetition note for zh, none for the huge en source.
+        Assert.DoesNotContain(plan.Assumptions, a => a.Contains("repeated"));
+    }
+
+    [Fact]
+    public void MegatronArgumentsUseMegatronNames()
+    {
+        var plan = TransferPlanner.Plan(Request() with { DomainShare = 0.1, Sources = [.. Request().Sources, new BlendSource("/data/math_text_document", BlendRole.Domain, 1_000_000_000)] });
+        var args = MegatronLaunch.Arguments(plan);
+        Assert.Equal("--data-path", args[0]);
+        // weight, prefix pairs: target, domain, original.
+        Assert.Equal(["0.2475", "/data/zh_web_text_document", "0.0825", "/data/zh_books_text_document", "0.1", "/data/math_text_document", "0.57", "/data/en_replay_text_document"], args.Skip(1).Take(8));
+        string After(string flag) => args[args.ToList().IndexOf(flag) + 1];
+        Assert.Equal(plan.Lr.ToString("G6", System.Globalization.CultureInfo.InvariantCulture), After("--lr"));
+        Assert.Equal("cosine", After("--lr-decay-style"));
+        Assert.Equal("238", After("--lr-warmup-iters"));
+        Assert.Equal("23842", After("--train-iters"));
+        Assert.Equal("23842", After("--lr-decay-iters"));
+        Assert.Equal("8192", After("--seq-length"));
+        Assert.Equal("512", After("--global-batch-size"));
+        Assert.Contains("--min-lr", args);
+        // 10% of 100B tokens from a 1B-token math source is 10 epochs: the plan says so.
+        Assert.Contains(plan.Assumptions, a => a.Contains("/data/math_text_document is repeated 10"));
+    }
+
+    [Fact]
+    public void LaunchScriptIsWrittenAndExecutable()
+    {
+        var dir = Directory.CreateTempSubdirectory("cptlab-laws-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "launch.sh");
+            var plan = TransferPlanner.Plan(Request());
+            MegatronLaunch.WriteScript(path, plan);
+            var text = File.ReadAllText(path);
+            Assert.StartsWith("#!/usr/bin/env bash\n", text);
+            Assert.Contains("  --data-path 0.2475 /data/zh_web_text_document 0.0825 /data/zh_books_text_document 0.67 /data/en_replay_text_document\n", text);
+            Assert.Contains("# - one proxy size only", text);
+            Assert.Contains("\"${CPTLAB_ARGS[@]}\" \"$@\"", text);
+            if (!OperatingSystem.IsWindows()) Assert.True((File.GetUnixFileMode(path) & UnixFileMode.UserExecute) != 0);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+}
