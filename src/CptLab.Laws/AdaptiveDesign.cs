@@ -10,6 +10,12 @@ public sealed record AdaptiveOptions
     public double Log10LrTolerance { get; init; } = 0.1;
     /// <summary>Stop after this many runs even if the interval is still wide (default: the whole grid).</summary>
     public int? MaxRuns { get; init; }
+    /// <summary>
+    /// Trust the interval only when the law leaves at least this many residual degrees of freedom (runs minus
+    /// parameters per language): with fewer, the bootstrap resamples a handful of shrunken residuals and its
+    /// interval is too narrow to stop on.
+    /// </summary>
+    public int MinResidualDof { get; init; } = 5;
 }
 
 public sealed record GridCell(double Almr, double Lr)
@@ -78,9 +84,10 @@ public sealed class AdaptiveDesign
         }
 
         var opt = fit.Summary.Optimum;
-        if (opt.AlmrInterval is { } ri && opt.Log10LrInterval is { } xi
+        var dof = fit.Summary.Runs - fit.Summary.Candidates.Single(c => c.Law == fit.Summary.Law).ParametersPerLanguage;
+        if (dof >= _options.MinResidualDof && opt.AlmrInterval is { } ri && opt.Log10LrInterval is { } xi
             && ri.Width / 2 <= _options.AlmrTolerance && xi.Width / 2 <= _options.Log10LrTolerance)
-            return Stop($"optimum interval within tolerance: ALMR ±{ri.Width / 2:0.###}, log10 lr ±{xi.Width / 2:0.###}", fit, used);
+            return Stop($"optimum interval within tolerance: ALMR ±{ri.Width / 2:0.###}, log10 lr ±{xi.Width / 2:0.###} ({fit.Summary.Law}, {dof} residual degrees of freedom)", fit, used);
 
         var next = Acquire(fit, soFar, remaining, batch);
         return new AdaptiveDecision(false, "expected improvement", next, fit, used, GridSize);

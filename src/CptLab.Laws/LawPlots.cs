@@ -51,7 +51,9 @@ public static class LawPlots
         var runs = sweep.Succeeded.ToList();
         var pts = plot.Add.ScatterPoints(runs.Select(p => p.Almr).ToArray(), runs.Select(p => Math.Log10(p.Lr)).ToArray());
         pts.Color = Colors.White;
-        pts.MarkerSize = 6;
+        pts.MarkerStyle.OutlineColor = Colors.Black;
+        pts.MarkerStyle.OutlineWidth = 1;
+        pts.MarkerSize = 7;
         pts.LegendText = "runs";
 
         var curve = fit.Summary.OptimalLrCurve.Where(c => c.Lr is not null).ToList();
@@ -121,7 +123,10 @@ public static class LawPlots
         plot.Title($"{language} validation loss vs ALMR ({fit.Summary.Law})");
         plot.XLabel("ALMR");
         plot.YLabel($"{language} validation loss");
-        plot.ShowLegend(Alignment.UpperRight);
+        // The legend goes in the upper corner where the curves are low: left for a loss that rises with ALMR.
+        var mid = Math.Pow(10, s.Log10LrRange.Lo + s.Log10LrRange.Width / 2);
+        var rises = s.PredictLoss(language, s.AlmrRange.Hi, mid) > s.PredictLoss(language, s.AlmrRange.Lo, mid);
+        plot.ShowLegend(rises ? Alignment.UpperLeft : Alignment.UpperRight);
         return Save(plot, pathWithoutExtension);
     }
 

@@ -14,7 +14,7 @@ public static class LawReport
         string P(double v) => v.ToString("0.####", ci);
         string E(double v) => v.ToString("0.###e0", ci);
         string Iv(Interval? iv, Func<double, string> f) => iv is null ? "—" : $"[{f(iv.Lo)}, {f(iv.Hi)}]";
-        var pct = (s.Bootstrap?.Confidence ?? 0.95).ToString("P0", ci);
+        var pct = ((s.Bootstrap?.Confidence ?? 0.95) * 100).ToString("0.#", ci) + "%";
 
         md.Append("## Optimal ALMR and learning rate\n\n");
         md.Append($"Objective: **{s.ObjectiveDescription}**. Target language `{s.TargetLanguage}`, original `{s.OriginalLanguage}`");
