@@ -9,11 +9,22 @@ public class AdaptiveDesignTests(ITestOutputHelper output)
     static readonly double[] Rs = Synthetic.Grid(0, 0.9, 7);
     static readonly double[] Lrs = Synthetic.Grid(-4.75, -3.25, 7).Select(x => Math.Pow(10, x)).ToArray();
 
-    [Fact]
-    public void ReachesTheFullGridOptimumWithFewerRuns()
+    public static TheoryData<string> Objectives => ["weighted 1:2", "weighted 1:5", "constrained 0.15"];
+
+    static Objective Parse(string name) => name switch
+    {
+        "weighted 1:2" => Objective.Weighted(1, 2),
+        "weighted 1:5" => Objective.Weighted(1, 5),
+        _ => Objective.Constrained(0.15),
+    };
+
+    [Theory]
+    [MemberData(nameof(Objectives))]
+    public void ReachesTheFullGridOptimumWithFewerRuns(string objectiveName)
     {
         const double noise = 0.005, tolR = 0.04, tolX = 0.08;
-        var fitOptions = new FitOptions { Objective = Synthetic.Weighted, Bootstrap = 60, Seed = 3 };
+        var objective = Parse(objectiveName);
+        var fitOptions = new FitOptions { Objective = objective, Bootstrap = 60, Seed = 3 };
         var rng = new Random(77);
         var design = new AdaptiveDesign(Rs, Lrs, new AdaptiveOptions { Fit = fitOptions, AlmrTolerance = tolR, Log10LrTolerance = tolX });
         Assert.Equal(9, design.InitialDesign().Count);
@@ -23,8 +34,8 @@ public class AdaptiveDesignTests(ITestOutputHelper output)
         // The full grid, every cell run once with the same noise level, fitted the same way.
         var full = LawFitter.Fit(Synthetic.Sweep(Rs, Lrs.Select(Math.Log10), noise, seed: 78), fitOptions).Summary.Optimum;
         var a = result.Fit.Summary.Optimum;
-        var truth = Synthetic.TrueOptimum(Synthetic.Weighted, 0, 0.9, -4.75, -3.25);
-        output.WriteLine($"adaptive: {result.RunsUsed}/{result.GridSize} runs, stop: {result.StopReason}");
+        var truth = Synthetic.TrueOptimum(objective, 0, 0.9, -4.75, -3.25);
+        output.WriteLine($"{objectiveName}: adaptive: {result.RunsUsed}/{result.GridSize} runs, stop: {result.StopReason}");
         output.WriteLine($"adaptive r*={a.Almr:0.0000} x*={a.Log10Lr:0.0000}; full grid r*={full.Almr:0.0000} x*={full.Log10Lr:0.0000}; truth r*={truth.R:0.0000} x*={truth.X:0.0000}");
 
         Assert.True(result.RunsUsed < result.GridSize, $"used {result.RunsUsed} of {result.GridSize} runs");
