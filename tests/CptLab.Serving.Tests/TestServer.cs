@@ -39,7 +39,7 @@ public static class TestModelDir
         }));
         var config = Flavors.Get("debug") with
         {
-            VocabSize = tok.VocabSize, MaxPositionEmbeddings = 1024, BosTokenId = tok.BosId, EosTokenIds = [tok.EosId, tok.EotId!.Value],
+            VocabSize = tok.VocabSize, MaxPositionEmbeddings = 4096, BosTokenId = tok.BosId, EosTokenIds = [tok.EosId, tok.EotId!.Value],
         };
         TorchRuntime.Initialise();
         using var model = new LlamaForCausalLM(config, ScalarType.Float32);
