@@ -15,6 +15,7 @@ public static class Program
         var root = new RootCommand("CptLab: continual pre-training of Llama-family models with the mixture ratio and learning rate chosen by measurement.");
         root.Subcommands.Add(ModelCommands.Create());
         root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(ServeCommands.Serve());
         root.Subcommands.Add(ServeCommands.Chat());
         return root;
