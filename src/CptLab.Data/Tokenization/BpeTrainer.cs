@@ -81,14 +81,11 @@ public static class BpeTrainer
             }
             merges.Add((a, b));
 
+            // Pair counts change only around each merge site (as in HF's Word::merge); only pairs that contain the
+            // new token gain, the others keep a stale heap entry that is re-queued with its true count when it surfaces.
             changed.Clear();
-            foreach (var w in where[best].ToArray())
-            {
-                if (!Contains(words[w], a, b)) continue;
-                RemovePairs(words[w], counts[w], pairCount, changed);
-                words[w] = ApplyMerge(words[w], a, b, newId);
-                AddPairs(words[w], counts[w], w, pairCount, where, changed);
-            }
+            foreach (var w in where[best])
+                words[w] = MergeWord(words[w], counts[w], w, a, b, newId, pairCount, where, changed);
             where.Remove(best);
             pairCount.Remove(best);
             foreach (var p in changed)
@@ -135,43 +132,49 @@ public static class BpeTrainer
     static long Pack(int a, int b) => ((long)a << 32) | (uint)b;
     static (int, int) Unpack(long p) => ((int)(p >> 32), (int)(p & 0xFFFFFFFF));
 
-    static bool Contains(int[] word, int a, int b)
-    {
-        for (var i = 0; i + 1 < word.Length; i++) if (word[i] == a && word[i + 1] == b) return true;
-        return false;
-    }
-
-    static void AddPairs(int[] word, long count, int w, Dictionary<long, long> pairCount, Dictionary<long, HashSet<int>> where, HashSet<long>? changed = null)
+    /// <summary>Adds the word's pairs to the counts; with <paramref name="onlyWith"/>, indexes only pairs containing that token.</summary>
+    static void AddPairs(int[] word, long count, int w, Dictionary<long, long> pairCount, Dictionary<long, HashSet<int>> where, HashSet<long>? changed = null, int onlyWith = -1)
     {
         for (var i = 0; i + 1 < word.Length; i++)
         {
             var p = Pack(word[i], word[i + 1]);
             pairCount[p] = pairCount.GetValueOrDefault(p) + count;
+            if (onlyWith >= 0 && word[i] != onlyWith && word[i + 1] != onlyWith) continue;
             if (!where.TryGetValue(p, out var set)) where[p] = set = [];
             set.Add(w);
             changed?.Add(p);
         }
     }
 
-    static void RemovePairs(int[] word, long count, Dictionary<long, long> pairCount, HashSet<long> changed)
+    static int[] MergeWord(int[] word, long count, int w, int a, int b, int id,
+        Dictionary<long, long> pairCount, Dictionary<long, HashSet<int>> where, HashSet<long> changed)
     {
-        for (var i = 0; i + 1 < word.Length; i++)
-        {
-            var p = Pack(word[i], word[i + 1]);
-            pairCount[p] -= count;
-            changed.Add(p);
-        }
-    }
-
-    static int[] ApplyMerge(int[] word, int a, int b, int id)
-    {
-        var result = new List<int>(word.Length);
+        int[]? merged = null;
+        var j = 0;
         for (var i = 0; i < word.Length; i++)
         {
-            if (i + 1 < word.Length && word[i] == a && word[i + 1] == b) { result.Add(id); i++; }
-            else result.Add(word[i]);
+            if (i + 1 < word.Length && word[i] == a && word[i + 1] == b)
+            {
+                if (merged is null) { merged = new int[word.Length]; Array.Copy(word, merged, i); }   // j == i here
+                if (j > 0) { Bump(merged[j - 1], a, -count); Gain(merged[j - 1], id); }
+                if (i + 2 < word.Length) { Bump(b, word[i + 2], -count); Gain(id, word[i + 2]); }
+                merged[j++] = id;
+                i++;
+            }
+            else if (merged is not null) merged[j++] = word[i];
+            else j++;
         }
-        return [.. result];
+        return merged is null ? word : merged[..j];
+
+        void Bump(int x, int y, long delta) { var p = Pack(x, y); pairCount[p] = pairCount.GetValueOrDefault(p) + delta; }
+        void Gain(int x, int y)
+        {
+            var p = Pack(x, y);
+            pairCount[p] = pairCount.GetValueOrDefault(p) + count;
+            if (!where.TryGetValue(p, out var set)) where[p] = set = [];
+            set.Add(w);
+            changed.Add(p);
+        }
     }
 }
 
