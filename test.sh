@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the solution and runs every test project. Needs only the .NET 10 SDK; NuGet packages are restored
+# Builds the solution and runs every test project. Needs the .NET 10 SDK (and apt, for chromium); NuGet packages are restored
 # by the build, and the TorchSharp native fix (docs/torchsharp-on-linux.md) is applied by the build itself.
 set -euo pipefail
 cd "$(dirname "$0")"
 dotnet build CptLab.slnx -c Release --nologo -v quiet
+# The web chat page's test drives Debian's chromium through Playwright; this installs it once (apt) if missing.
+./scripts/ensure-chromium.sh
 dotnet test CptLab.slnx -c Release --no-build --nologo -v quiet
