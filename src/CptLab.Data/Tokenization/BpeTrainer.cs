@@ -31,7 +31,7 @@ public static class BpeTrainer
         if (mergeBudget < 1)
             throw new CptLabException($"vocabulary size {options.VocabSize} leaves no room for merges: it must exceed 256 bytes + {Llama3Format.SpecialTokenCount} special tokens");
 
-        var wordCounts = CountWords(texts, new Regex(options.Pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant));
+        var wordCounts = CountWords(texts, Llama3Format.CompilePattern(options.Pattern));
         if (wordCounts.Count == 0) throw new CptLabException("the tokenizer training sample is empty: no text was read from the sources");
 
         // Words as symbol arrays (initially bytes), sorted so that everything downstream is order-independent.

@@ -21,8 +21,28 @@ public static class Llama3Format
 
     public const int SpecialTokenCount = 256;
 
-    static readonly Lazy<Regex> _regex = new(() => new Regex(Pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant));
+    static readonly Lazy<Regex> _regex = new(() => CompilePattern(Pattern));
     public static Regex Regex => _regex.Value;
+
+    // High surrogates of U+20000–U+3134F: CJK Extension B–H, common in classical Chinese.
+    const string HanHigh = @"\uD840-\uD884";
+
+    /// <summary>
+    /// Compiles a Hugging Face / tiktoken pre-tokenization pattern for .NET. .NET matches UTF-16 code units, so
+    /// `\p{L}` misses letters outside the BMP: a CJK Extension B character (𠀋) would fall to the
+    /// punctuation branch and drag the next "，" with it, where Rust's and Python's regex see a letter. The
+    /// pattern is widened so that surrogate pairs of CJK Extensions B–H count as letters (other supplementary
+    /// letters, rare in text, still do not).
+    /// </summary>
+    public static Regex CompilePattern(string pattern)
+    {
+        const string marker = "\u0001";
+        var adapted = pattern
+            .Replace(@"\p{L}\p{N}]", marker)
+            .Replace(@"\p{L}", $@"(?:\p{{L}}|[{HanHigh}][\uDC00-\uDFFF])")
+            .Replace(marker, $@"\p{{L}}\p{{N}}{HanHigh}]");
+        return new Regex(adapted, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+    }
 
     /// <summary>
     /// The 256 special token strings in id order, as Meta's tokenizer.py lists them: begin/end of text, reserved 0–3,

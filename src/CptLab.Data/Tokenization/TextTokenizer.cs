@@ -134,7 +134,20 @@ public sealed class TextTokenizer : ITextTokenizer
                 vocab.Remove(content);
             }
 
-        var regex = new Regex(FindSplitPattern(root) ?? Gpt2Pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        var regex = Llama3Format.CompilePattern(FindSplitPattern(root) ?? Gpt2Pattern);
+        var vocabSize = vocab.Count == 0 ? 0 : vocab.Values.Max() + 1;
+
+        // Microsoft.ML.Tokenizers' BPE starts from whole characters where the vocabulary has them, so it misses
+        // merges into tokens that hold part of a character (",\xE5\x8F"), which Hugging Face (starting from
+        // bytes) makes. When ids follow merge order — tiktoken-derived vocabularies such as Llama-3's, and every
+        // one BpeTrainer writes — byte-level BPE is exactly tiktoken's rank merging, so load it as that.
+        if (TiktokenRanks(vocab, merges) is { } ranks)
+        {
+            TiktokenTokenizer MakeTiktoken(bool knowsSpecials) => TiktokenTokenizer.Create(new MemoryStream(ranks, writable: false),
+                new RegexPreTokenizer(regex, knowsSpecials ? specials : null), normalizer: null, specialTokens: specials);
+            return new TextTokenizer(path, MakeTiktoken(false), MakeTiktoken(true), specials, vocabSize);
+        }
+
         BpeTokenizer Make(bool knowsSpecials) => BpeTokenizer.Create(new BpeOptions(vocab)
         {
             Merges = merges,
@@ -142,8 +155,31 @@ public sealed class TextTokenizer : ITextTokenizer
             PreTokenizer = new RegexPreTokenizer(regex, knowsSpecials ? specials : null),
             SpecialTokens = specials,
         });
-        var vocabSize = vocab.Count == 0 ? 0 : vocab.Values.Max() + 1;
         return new TextTokenizer(path, Make(false), Make(true), specials, vocabSize);
+    }
+
+    /// <summary>
+    /// The vocabulary as a tiktoken rank file when that is equivalent: every token maps to bytes, the 256 single
+    /// bytes come first, and each merge yields a new token whose id grows with the merge's rank. Otherwise null.
+    /// </summary>
+    static byte[]? TiktokenRanks(Dictionary<string, int> vocab, List<string> merges)
+    {
+        var lastId = -1;
+        foreach (var m in merges)
+        {
+            var space = m.IndexOf(' ');
+            if (space <= 0 || !vocab.TryGetValue(string.Concat(m.AsSpan(0, space), m.AsSpan(space + 1)), out var id) || id <= lastId) return null;
+            lastId = id;
+        }
+        var sb = new StringBuilder(vocab.Count * 16);
+        var singleBytes = 0;
+        foreach (var (token, id) in vocab.OrderBy(kv => kv.Value))
+        {
+            if (ByteLevel.Decode(token) is not { } bytes) return null;
+            if (bytes.Length == 1) singleBytes++;
+            sb.Append(Convert.ToBase64String(bytes)).Append(' ').Append(id).Append('\n');
+        }
+        return singleBytes == 256 && lastId < vocab.Count + 1 ? Encoding.UTF8.GetBytes(sb.ToString()) : null;
     }
 
     const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
