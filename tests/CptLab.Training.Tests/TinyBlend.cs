@@ -1,0 +1,55 @@
+using System.Text;
+using CptLab.Data.Mixing;
+using CptLab.Data.Prepare;
+using CptLab.Data.Sources;
+using CptLab.Data.Tokenization;
+
+namespace CptLab.Training.Tests;
+
+/// <summary>
+/// A real, small data pipeline for trainer tests: synthetic English and Chinese documents → a trained BPE
+/// tokenizer → `data prepare` shards with held-out splits → a blend at the given ALMR.
+/// </summary>
+public static class TinyBlend
+{
+    static readonly string[] Words = ("time person year way day thing man world life hand part child eye woman place work week case point " +
+        "river mountain window garden letter music paper story table money night morning water light road horse winter market").Split(' ');
+    const string Han = "天地玄黄宇宙洪荒日月盈昃辰宿列张寒来暑往秋收冬藏闰余成岁律吕调阳云腾致雨露结为霜金生丽水玉出昆冈剑号巨阙珠称夜光";
+
+    static string English(Random r) => string.Join(' ', Enumerable.Range(0, 80).Select(_ => Words[r.Next(Words.Length)])) + ".";
+    static string Chinese(Random r) => new(Enumerable.Range(0, 100).Select(i => i % 8 == 7 ? '，' : Han[r.Next(Han.Length)]).ToArray());
+
+    /// <summary>Prepares (once per folder) and returns the blend manifest path and the tokenizer's vocabulary size.</summary>
+    public static (string BlendPath, int VocabSize) Create(string dir, double almr, int seqLen, long tokens)
+    {
+        Directory.CreateDirectory(dir);
+        var rng = new Random(42);
+        var en = Path.Combine(dir, "en.jsonl");
+        var zh = Path.Combine(dir, "zh.jsonl");
+        File.WriteAllLines(en, Enumerable.Range(0, 120).Select(_ => System.Text.Json.JsonSerializer.Serialize(new { text = English(rng) })));
+        File.WriteAllLines(zh, Enumerable.Range(0, 120).Select(_ => System.Text.Json.JsonSerializer.Serialize(new { text = Chinese(rng) })), Encoding.UTF8);
+        var tokenizerPath = Path.Combine(dir, "tokenizer.json");
+        var sample = File.ReadLines(en).Take(60).Concat(File.ReadLines(zh).Take(60)).ToList();
+        BpeTrainer.Train(sample, new BpeTrainerOptions { VocabSize = 800 }).Save(tokenizerPath);
+        var tokenizer = TextTokenizer.Load(tokenizerPath);
+        var dataDir = Path.Combine(dir, "data");
+        CorpusPreparer.Run(new PrepareOptions
+        {
+            Sources =
+            [
+                new SourceSpec { Name = "en", Tag = "en", Files = [en], Language = "en" },
+                new SourceSpec { Name = "zh", Tag = "zh", Files = [zh], Language = "zh" },
+            ],
+            OutputDir = dataDir, TokenizerPath = tokenizerPath, ValidationFraction = 0.1,
+        }, tokenizer);
+        var plan = BlendPlan.Create(new MixSpec
+        {
+            DataDir = dataDir,
+            Components = [new MixComponent("en", SourceGroup.Original), new MixComponent("zh", SourceGroup.Additional)],
+            Almr = almr, TokenBudget = tokens, SeqLen = seqLen, Seed = 7,
+        });
+        var blendPath = Path.Combine(dir, "blend.json");
+        plan.Save(blendPath);
+        return (blendPath, tokenizer.VocabSize);
+    }
+}
