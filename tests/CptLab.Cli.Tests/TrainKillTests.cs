@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using CptLab.Model;
+using CptLab.Training;
+using CptLab.Training.Tests;
+
+namespace CptLab.Cli.Tests;
+
+/// <summary>`cptlab train` killed with SIGKILL mid-run, then resumed, ends with the weights of an uninterrupted run.</summary>
+public class TrainKillTests
+{
+    [Fact]
+    public void Kill_9_then_resume_gives_bitwise_identical_final_weights()
+    {
+        var dir = Directory.CreateTempSubdirectory("cptlab-kill-").FullName;
+        var (blend, vocab) = TinyBlend.Create(Path.Combine(dir, "data"), almr: 0.3, seqLen: 32, tokens: 128 * 400);
+        var modelConfig = Path.Combine(dir, "model.json");
+        (Flavors.Get("debug") with { VocabSize = vocab, MaxPositionEmbeddings = 64 }).Save(modelConfig);
+        var config = Path.Combine(dir, "train.yaml");
+        File.WriteAllText(config, $"""
+            model:
+              config: {modelConfig}
+            data:
+              mixture: {blend}
+              seq_len: 32
+            optimizer:
+              lr: 3e-3
+            schedule:
+              kind: cosine
+              warmup_tokens: 1280
+            batch:
+              micro_batch_size: 2
+              global_batch_tokens: 128
+            budget_tokens: 51200
+            eval:
+              every_steps: 100
+              max_sequences: 4
+            checkpoint:
+              every_steps: 40
+              keep_last: 3
+            threads: 1
+            measure_peak_flops: false
+            """);
+
+        var straight = Path.Combine(dir, "straight");
+        Assert.Equal(0, RunCli("train", "--config", config, "--out", straight).WaitForExitOrKill(TimeSpan.FromMinutes(3)));
+
+        var killed = Path.Combine(dir, "killed");
+        using (var child = RunCli("train", "--config", config, "--out", killed))
+        {
+            var checkpoints = Path.Combine(killed, Trainer.CheckpointsDir);
+            var sw = Stopwatch.StartNew();
+            while (TrainingCheckpoint.List(checkpoints).Count < 2 && !child.HasExited && sw.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(20);
+            Assert.False(child.HasExited, "the run finished before it could be killed; make it longer");
+            child.Kill(entireProcessTree: true); // SIGKILL: no clean-up code runs
+            child.WaitForExit();
+        }
+        long lastCheckpoint = TrainingCheckpoint.List(Path.Combine(killed, Trainer.CheckpointsDir))[^1].Step;
+        Assert.InRange(lastCheckpoint, 40, 360);
+
+        Assert.Equal(0, RunCli("train", "--resume", killed).WaitForExitOrKill(TimeSpan.FromMinutes(3)));
+        var a = File.ReadAllBytes(Path.Combine(straight, Trainer.FinalDir, HfCheckpoint.SingleFile));
+        var b = File.ReadAllBytes(Path.Combine(killed, Trainer.FinalDir, HfCheckpoint.SingleFile));
+        Assert.True(a.AsSpan().SequenceEqual(b), "final weights differ after kill -9 and resume");
+    }
+
+    static Process RunCli(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cptlab.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+}
+
+static class ProcessExtensions
+{
+    public static int WaitForExitOrKill(this Process p, TimeSpan timeout)
+    {
+        if (!p.WaitForExit(timeout))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException("cptlab did not finish in time");
+        }
+        return p.ExitCode;
+    }
+}
