@@ -17,11 +17,12 @@ public static class ServeCommands
         var name = new Option<string?>("--served-model-name") { Description = "Model id clients use (default: the directory's name)." };
         var maxSeqs = new Option<int>("--max-num-seqs") { Description = "Most sequences in the running batch.", DefaultValueFactory = _ => 32 };
         var maxTokens = new Option<int>("--max-batched-tokens") { Description = "Most tokens fed to the model per step (running sequences + admitted prompts).", DefaultValueFactory = _ => 2048 };
+        var maxCache = new Option<long>("--max-kv-tokens") { Description = "Most KV-cache positions held at once by the running batch (each sequence holds prompt + max_tokens); 0 = no limit.", DefaultValueFactory = _ => 0 };
         var maxWaiting = new Option<int>("--max-waiting") { Description = "Most requests queued for admission; more are answered 429.", DefaultValueFactory = _ => 256 };
         var (dtype, threads, template) = Common();
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models) with a web chat page at /.")
         {
-            model, host, port, apiKey, name, maxSeqs, maxTokens, maxWaiting, dtype, threads, template,
+            model, host, port, apiKey, name, maxSeqs, maxTokens, maxCache, maxWaiting, dtype, threads, template,
         };
         cmd.SetAction(r => CliAction.Run(() =>
         {
@@ -32,7 +33,7 @@ public static class ServeCommands
                 ServedModelName = r.GetValue(name), Dtype = ParseDtype(r.GetValue(dtype)), ChatTemplate = r.GetValue(template), LogRequests = true,
                 Scheduler = new SchedulerOptions
                 {
-                    MaxConcurrentSequences = r.GetValue(maxSeqs), MaxBatchedTokens = r.GetValue(maxTokens), MaxWaiting = r.GetValue(maxWaiting), Threads = r.GetValue(threads),
+                    MaxConcurrentSequences = r.GetValue(maxSeqs), MaxBatchedTokens = r.GetValue(maxTokens), MaxCacheTokens = r.GetValue(maxCache), MaxWaiting = r.GetValue(maxWaiting), Threads = r.GetValue(threads),
                 }.Validate(),
             };
             return RunServer(options).GetAwaiter().GetResult();

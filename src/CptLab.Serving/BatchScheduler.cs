@@ -13,6 +13,11 @@ public sealed record SchedulerOptions
     public int MaxConcurrentSequences { get; init; } = 32;
     /// <summary>Most tokens one iteration feeds the model: one per running sequence plus the prompts admitted (vLLM's max_num_batched_tokens).</summary>
     public int MaxBatchedTokens { get; init; } = 2048;
+    /// <summary>
+    /// Most KV-cache positions allocated at once over the running batch (each sequence holds prompt + max
+    /// tokens from admission to its end); 0 = no limit. A sequence larger than the whole budget runs alone.
+    /// </summary>
+    public long MaxCacheTokens { get; init; }
     /// <summary>Most sequences waiting for admission; one more is refused (HTTP 429).</summary>
     public int MaxWaiting { get; init; } = 256;
     /// <summary>LibTorch intra-op threads (0 = LibTorch's default: all cores).</summary>
@@ -22,6 +27,7 @@ public sealed record SchedulerOptions
     {
         if (MaxConcurrentSequences < 1) throw new CptLabException($"max concurrent sequences {MaxConcurrentSequences} must be ≥ 1");
         if (MaxBatchedTokens < MaxConcurrentSequences) throw new CptLabException($"max batched tokens {MaxBatchedTokens} must be ≥ max concurrent sequences {MaxConcurrentSequences} (each running sequence feeds one token per step)");
+        if (MaxCacheTokens < 0) throw new CptLabException($"max cache tokens {MaxCacheTokens} must be ≥ 0 (0 = no limit)");
         if (MaxWaiting < 0) throw new CptLabException($"max waiting {MaxWaiting} must be ≥ 0");
         return this;
     }
@@ -50,6 +56,7 @@ public sealed class BatchScheduler : IDisposable
     readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     volatile bool _stopping;
     long _nextId;
+    long _cacheTokens; // KV positions allocated over the running batch (scheduler thread only)
     ServedModel? _model;
 
     /// <param name="load">Loads the model; runs on the scheduler thread, so the server answers (/health 503) meanwhile.</param>
@@ -170,6 +177,8 @@ public sealed class BatchScheduler : IDisposable
             var s = _waiting.Peek();
             // A prompt longer than the whole budget is admitted alone, so it cannot wait forever.
             if (s.Request.PromptIds.Count > budget && admitted.Count > 0) break;
+            long cache = CacheCapacity(s.Request);
+            if (_options.MaxCacheTokens > 0 && _cacheTokens + cache > _options.MaxCacheTokens && _running.Count > 0) break;
             _waiting.Dequeue();
             Interlocked.Decrement(ref Metrics.Waiting);
             budget -= s.Request.PromptIds.Count;
@@ -195,8 +204,10 @@ public sealed class BatchScheduler : IDisposable
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         Metrics.PromptTokens(r.PromptIds.Count);
-        s.Cache = new KvCache(model.Config, 1, r.PromptIds.Count + Math.Max(r.MaxNewTokens, 1), model.Dtype, model.Body.EmbedTokens.device);
+        s.Cache = new KvCache(model.Config, 1, CacheCapacity(r), model.Dtype, model.Body.EmbedTokens.device);
         Interlocked.Increment(ref Metrics.LiveCaches);
+        _cacheTokens += s.Cache.Capacity;
+        Volatile.Write(ref Metrics.CacheTokens, _cacheTokens);
         var ids = tensor(r.PromptIds.Select(t => (long)t).ToArray(), ScalarType.Int64, model.Body.EmbedTokens.device).unsqueeze(0); // (1, T)
         var logits = model.forward(ids, s.Cache);                                                                              // (1, T, V)
         if (r.PromptLogprobs is int k) s.Writer.TryWrite(new PromptScored(ScorePrompt(logits[0], ids[0], k)));
@@ -208,6 +219,8 @@ public sealed class BatchScheduler : IDisposable
         var row = logits[0, -1].cpu().data<float>().ToArray();                                                                 // (V)
         return Emit(s, row);
     }
+
+    static int CacheCapacity(SequenceRequest r) => r.PromptIds.Count + Math.Max(r.MaxNewTokens, 1);
 
     /// <summary>logits (T, V), ids (T) → for t ≥ 1, log p(ids[t] | ids[..t]) and the top k alternatives.</summary>
     static List<TokenLogprob> ScorePrompt(Tensor logits, Tensor ids, int k)
@@ -328,6 +341,8 @@ public sealed class BatchScheduler : IDisposable
         s.Writer.TryComplete();
         if (s.Cache is not null)
         {
+            _cacheTokens -= s.Cache.Capacity;
+            Volatile.Write(ref Metrics.CacheTokens, _cacheTokens);
             s.Cache.Dispose();
             s.Cache = null;
             Interlocked.Decrement(ref Metrics.LiveCaches);

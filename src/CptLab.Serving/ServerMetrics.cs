@@ -25,6 +25,7 @@ public sealed class ServerMetrics
     public int Running;
     public int Waiting;
     public int LiveCaches;
+    public long CacheTokens;
     public bool ModelLoaded;
 
     public long RequestsTotal => Interlocked.Read(ref _requests);
@@ -92,6 +93,7 @@ public sealed class ServerMetrics
         Metric("cptlab_requests_running", "gauge", "Sequences being generated (in the running batch).", $"{Volatile.Read(ref Running)}");
         Metric("cptlab_requests_waiting", "gauge", "Sequences queued for admission.", $"{Volatile.Read(ref Waiting)}");
         Metric("cptlab_kv_caches_live", "gauge", "KV caches allocated (one per running sequence).", $"{Volatile.Read(ref LiveCaches)}");
+        Metric("cptlab_kv_cache_tokens", "gauge", "KV-cache positions allocated over the running batch.", $"{Volatile.Read(ref CacheTokens)}");
         Metric("cptlab_requests_total", "counter", "Sequences accepted by the scheduler.", $"{RequestsTotal}");
         Metric("cptlab_requests_rejected_total", "counter", "Requests refused with 429 because the queue was full.", $"{RejectedTotal}");
         Metric("cptlab_requests_cancelled_total", "counter", "Sequences cancelled before they finished (client gone, stop string).", $"{CancelledTotal}");

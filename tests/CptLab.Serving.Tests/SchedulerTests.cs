@@ -68,6 +68,26 @@ public class SchedulerTests
     }
 
     [Fact]
+    public async Task The_kv_cache_budget_holds_a_second_sequence_back_until_the_first_leaves()
+    {
+        // The long stream holds its prompt + 4000 positions; a budget of 4100 leaves no room for a second of 200.
+        await using var s = await RunningServer.StartAsync(o => o with { Scheduler = o.Scheduler with { MaxCacheTokens = 4100 } });
+        var metrics = s.Scheduler.Metrics;
+        var (first, firstReader) = await OpenStream(s, LongStream());
+        var second = s.Http.PostAsync("v1/chat/completions", new StringContent(LongStream(200), Encoding.UTF8, "application/json"));
+        await RunningServer.Eventually(() => metrics.Waiting == 1, "the second sequence waits for cache room");
+        await Task.Delay(200);
+        Assert.Equal(1, metrics.Running);
+        Assert.InRange(metrics.CacheTokens, 4000, 4100);
+
+        firstReader.Dispose();
+        first.Dispose();
+        using var secondResponse = await second.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(HttpStatusCode.OK, secondResponse.StatusCode);
+        await RunningServer.Eventually(() => metrics.CacheTokens == 0 && metrics.LiveCaches == 0, "all cache positions released");
+    }
+
+    [Fact]
     public async Task Health_is_503_while_loading_then_200()
     {
         using var gate = new ManualResetEventSlim();
