@@ -1,0 +1,205 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CptLab.Core;
+using CptLab.Data.Mixing;
+using CptLab.Data.Prepare;
+using CptLab.Laws;
+using CptLab.Model;
+using CptLab.Training;
+
+namespace CptLab.Sweep;
+
+public sealed record PlanOptions
+{
+    /// <summary>The full-size model: a flavor name (Llama-3-70B), a Hugging Face checkpoint folder, or a config.json.</summary>
+    public required string Target { get; init; }
+    /// <summary>Token budget of the full-size run.</summary>
+    public required long Tokens { get; init; }
+    /// <summary>Default: the sweep's sequence length.</summary>
+    public int? SeqLen { get; init; }
+    /// <summary>Sequences per optimizer step. Default: the sweep's global batch (its tokens / sequence length).</summary>
+    public int? GlobalBatchSize { get; init; }
+    public string DecayStyle { get; init; } = "cosine";
+    public double WarmupFraction { get; init; } = 0.01;
+    /// <summary>Default: the sweep's schedule.min_lr_ratio, else 0.1.</summary>
+    public double? MinLrRatio { get; init; }
+    /// <summary>Fitted sweeps of other proxy sizes: with them the LR rule η* ∝ N^-α is fitted instead of assumed.</summary>
+    public IReadOnlyList<string> OtherSweeps { get; init; } = [];
+    /// <summary>Where the plan files go (default: SWEEP_DIR/plan).</summary>
+    public string? OutDir { get; init; }
+}
+
+public sealed record SweepPlanResult(TrainingPlan Plan, LrScalingRule Rule, double TargetParameters, string Description,
+    string PlanPath, string BlendPath, string? TrainConfigPath, string MegatronScriptPath, string MegatronArgsPath);
+
+/// <summary>
+/// `cptlab sweep plan`: the full-size run from the fitted sweep. Keeps the optimum's ALMR, scales its LR to the
+/// target size by η* ∝ N^-α (α fitted over this and other proxy sweeps, or the stated default with one), and
+/// writes: <c>plan.json</c>; <c>blend.json</c>, the blend at that ALMR for the full budget; <c>train.json</c>, a
+/// `cptlab train` config for it; and <c>megatron_launch.sh</c> + <c>megatron_args.txt</c> for Megatron-LM.
+/// </summary>
+public static class SweepPlan
+{
+    public const string DefaultDir = "plan";
+    public const string PlanFileName = "plan.json";
+
+    public static SweepPlanResult Run(string sweepDir, PlanOptions options)
+    {
+        sweepDir = Path.GetFullPath(sweepDir);
+        var (spec, fit) = Fitted(sweepDir);
+        var proxies = new List<ProxyOptimum> { new(ProxyParameters(spec), fit.Optimum.Lr) };
+        foreach (var other in options.OtherSweeps)
+        {
+            var (s, f) = Fitted(Path.GetFullPath(other));
+            proxies.Add(new ProxyOptimum(ProxyParameters(s), f.Optimum.Lr));
+        }
+        var rule = LrScalingRule.Fit(proxies);
+
+        var (targetConfig, modelNode, targetNote) = Target(options.Target);
+        var targetParameters = (double)ModelMath.ParameterCount(targetConfig);
+        var seqLen = options.SeqLen ?? spec.SeqLen;
+        var template = spec.RunConfig(spec.Almrs[0], spec.Lrs[0], spec.Seeds[0], Path.Combine(sweepDir, "blend.json"), 1);
+        var globalBatch = options.GlobalBatchSize ?? (int)Math.Max(1, template.GlobalBatchTokens / template.SeqLen);
+        var manifest = PrepareManifest.Load(spec.DataDir);
+        var sources = spec.Components.Select(c =>
+        {
+            var acc = manifest.Source(c.Source);
+            var role = c.Group switch { SourceGroup.Additional => BlendRole.Target, SourceGroup.Original => BlendRole.Original, _ => BlendRole.Domain };
+            return new Laws.BlendSource(Path.Combine(spec.DataDir, acc.TrainPrefix), role, acc.TokensTrain);
+        }).ToList();
+        var plan = TransferPlanner.Plan(new PlanRequest
+        {
+            Almr = fit.Optimum.Almr, ProxyLr = fit.Optimum.Lr, ProxyParameters = proxies[0].Parameters, TargetParameters = targetParameters,
+            TokenBudget = options.Tokens, SeqLength = seqLen, GlobalBatchSize = globalBatch, Sources = sources, Rule = rule,
+            DomainShare = spec.DomainShare, MinLrRatio = options.MinLrRatio ?? template.MinLrRatio, WarmupFraction = options.WarmupFraction,
+            DecayStyle = options.DecayStyle,
+        });
+        if (targetNote is not null) plan = plan with { Assumptions = [.. plan.Assumptions, targetNote] };
+        if (fit.Optimum.AlmrInterval is { } ri && fit.Optimum.LrInterval is { } li)
+            plan = plan with { Assumptions = [.. plan.Assumptions, string.Create(CultureInfo.InvariantCulture,
+                $"proxy optimum ALMR {fit.Optimum.Almr:0.###} [{ri.Lo:0.###}, {ri.Hi:0.###}], lr {fit.Optimum.Lr:0.###e0} [{li.Lo:0.###e0}, {li.Hi:0.###e0}] ({(fit.Bootstrap?.Confidence ?? 0.95) * 100:0}% intervals, {fit.Law} law, objective: {fit.ObjectiveDescription})")] };
+
+        var outDir = Path.GetFullPath(options.OutDir ?? Path.Combine(sweepDir, DefaultDir));
+        Directory.CreateDirectory(outDir);
+        var blendPath = Path.Combine(outDir, "blend.json");
+        BlendPlan.Create(spec.Mix(plan.Almr, spec.Seeds[0]) with { TokenBudget = plan.TrainIters * plan.TokensPerIter, SeqLen = seqLen }).Save(blendPath);
+
+        string? trainPath = null;
+        if (ScheduleFor(plan.DecayStyle) is { } kind)
+        {
+            trainPath = Path.Combine(outDir, "train.json");
+            var config = TrainConfigFor(plan, spec, template, modelNode, blendPath, kind, outDir);
+            AtomicFile.WriteAllText(trainPath, config.ToJsonString(Json.Indented) + "\n");
+        }
+        else plan = plan with { Assumptions = [.. plan.Assumptions, $"no `cptlab train` config: its schedules are cosine, WSD and constant, not {plan.DecayStyle}"] };
+
+        var scriptPath = Path.Combine(outDir, "megatron_launch.sh");
+        MegatronLaunch.WriteScript(scriptPath, plan);
+        var argsPath = Path.Combine(outDir, "megatron_args.txt");
+        AtomicFile.WriteAllText(argsPath, string.Join('\n', MegatronLaunch.Arguments(plan)) + "\n");
+        var planPath = Path.Combine(outDir, PlanFileName);
+        AtomicFile.WriteAllText(planPath, JsonSerializer.Serialize(new PlanFile(plan, rule, targetParameters, options.Target), Json.SnakeCase) + "\n");
+        return new SweepPlanResult(plan, rule, targetParameters, Describe(plan, options.Target, targetParameters), planPath, blendPath, trainPath, scriptPath, argsPath);
+    }
+
+    public static TrainingPlan ReadPlan(string path)
+    {
+        using var doc = Json.ParseFile(path);
+        try
+        {
+            return doc.Deserialize<PlanFile>(Json.SnakeCase)?.Plan ?? throw new CorruptFileException(path, "empty plan");
+        }
+        catch (JsonException e) { throw new CorruptFileException(path, $"not a CptLab plan.json: {e.Message}"); }
+    }
+
+    sealed record PlanFile(TrainingPlan Plan, LrScalingRule Rule, double TargetParameters, string Target);
+
+    /// <summary>The plan as printed: the numbers, then every assumption behind them.</summary>
+    public static string Describe(TrainingPlan p, string target, double targetParameters)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        var lines = new List<string>
+        {
+            string.Create(ci, $"full-size run for {target} ({targetParameters:0.###e0} parameters):"),
+            string.Create(ci, $"  ALMR            {p.Almr:0.####}"),
+            string.Create(ci, $"  lr / min-lr     {p.Lr:0.###e0} / {p.MinLr:0.###e0} ({p.DecayStyle}, warmup {p.WarmupIters} iterations)"),
+            string.Create(ci, $"  iterations      {p.TrainIters:N0} × {p.GlobalBatchSize} sequences × {p.SeqLength} tokens = {p.TrainIters * p.TokensPerIter:N0} tokens"),
+        };
+        lines.AddRange(p.Blend.Select(b => string.Create(ci, $"  blend           {b.Weight:0.######} {b.PathPrefix} ({b.Role.ToString().ToLowerInvariant()})")));
+        lines.Add("assumptions:");
+        lines.AddRange(p.Assumptions.Select(a => "  - " + a));
+        return string.Join('\n', lines) + "\n";
+    }
+
+    static (SweepSpec Spec, FitSummary Fit) Fitted(string sweepDir)
+    {
+        using var store = SweepStore.Open(sweepDir, create: false);
+        var spec = SweepData.Spec(store);
+        var fitPath = Path.Combine(sweepDir, SweepFit.FitFileName);
+        if (!File.Exists(fitPath)) throw new CptLabException($"{sweepDir} has no {SweepFit.FitFileName}; run `cptlab sweep fit --dir {sweepDir}` first");
+        return (spec, FitJson.Read(fitPath));
+    }
+
+    static double ProxyParameters(SweepSpec spec)
+    {
+        if (spec.ProxyParameters is { } p) return p;
+        var config = Path.Combine(spec.BaseCheckpoint, HfCheckpoint.ConfigFile);
+        if (!File.Exists(config)) throw new CptLabException($"{config} not found: the proxy's parameter count comes from it; set proxy_parameters in the sweep spec");
+        return ModelMath.ParameterCount(LlamaConfig.Load(config));
+    }
+
+    /// <summary>The target's architecture, the model section of its train config, and a note when it is not a checkpoint.</summary>
+    static (LlamaConfig Config, JsonObject Model, string? Note) Target(string target)
+    {
+        if (Directory.Exists(target))
+        {
+            var dir = Path.GetFullPath(target);
+            return (LlamaConfig.Load(Path.Combine(dir, HfCheckpoint.ConfigFile)), new JsonObject { ["init_from"] = dir }, null);
+        }
+        if (File.Exists(target))
+        {
+            var file = Path.GetFullPath(target);
+            return (LlamaConfig.Load(file), new JsonObject { ["config"] = file },
+                $"the train config builds {file}'s architecture from random weights; for continual pre-training set model.init_from to the checkpoint");
+        }
+        if (Flavors.All.ContainsKey(target))
+            return (Flavors.Get(target), new JsonObject { ["flavor"] = target },
+                $"the train config names flavor {target} (random weights); for continual pre-training replace it with model.init_from: the {target} checkpoint folder");
+        throw new CptLabException($"--target '{target}' is neither a model folder, a config.json nor a flavor ({string.Join(", ", Flavors.All.Keys)})");
+    }
+
+    static string? ScheduleFor(string decayStyle) => decayStyle switch
+    {
+        "cosine" => "cosine",
+        "WSD" => "wsd",
+        "constant" => "constant",
+        _ => null,
+    };
+
+    static JsonObject TrainConfigFor(TrainingPlan plan, SweepSpec spec, TrainConfig template, JsonObject model, string blendPath, string scheduleKind, string outDir)
+    {
+        var node = (JsonObject)spec.Train.DeepClone();
+        model["dtype"] = spec.Train["model"]?["dtype"]?.DeepClone() ?? "bfloat16";
+        node["model"] = model;
+        node["data"] = new JsonObject { ["mixture"] = blendPath, ["seq_len"] = plan.SeqLength };
+        var optimizer = node["optimizer"] as JsonObject ?? new JsonObject();
+        optimizer["lr"] = plan.Lr;
+        node["optimizer"] = optimizer;
+        var schedule = node["schedule"] as JsonObject ?? new JsonObject();
+        schedule["kind"] = scheduleKind;
+        schedule["warmup_tokens"] = plan.WarmupIters * plan.TokensPerIter;
+        schedule["min_lr_ratio"] = plan.Lr > 0 ? plan.MinLr / plan.Lr : 0;
+        node["schedule"] = schedule;
+        var micro = template.MicroBatchSize;
+        if (plan.GlobalBatchSize % micro != 0) micro = 1;
+        node["batch"] = new JsonObject { ["micro_batch_size"] = micro, ["global_batch_tokens"] = plan.TokensPerIter };
+        node["budget_tokens"] = plan.TrainIters * plan.TokensPerIter;
+        node["seed"] = 0;
+        node["threads"] = 0;
+        node["measure_peak_flops"] = true;
+        // Validate what we write: `cptlab train --config` must accept it as it is.
+        TrainConfig.FromJson((JsonObject)node.DeepClone(), Path.Combine(outDir, "train.json"), outDir);
+        return node;
+    }
+}

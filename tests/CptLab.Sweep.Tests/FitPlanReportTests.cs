@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Text.Json;
+using CptLab.Cli;
+using CptLab.Core;
+using CptLab.Data.Mixing;
+using CptLab.Laws;
+using CptLab.Model;
+using CptLab.Sweep;
+using CptLab.Training;
+using Xunit.Abstractions;
+
+namespace CptLab.Sweep.Tests;
+
+/// <summary>`sweep fit`, `plan`, `report` and `status` on sweeps with a known surface; and the errors of unfittable sweeps.</summary>
+[Collection(SweepCollection.Name)]
+public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
+{
+    static string NewDir() => Path.Combine(Directory.CreateTempSubdirectory("cptlab-sweepdir-").FullName, "sweep");
+
+    string FullSweep(double lrShift = 0, double? proxyParameters = null)
+    {
+        var extra = proxyParameters is { } p ? $"proxy_parameters: {p.ToString("R", CultureInfo.InvariantCulture)}" : "";
+        var spec = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(5, 5, extra)));
+        var dir = NewDir();
+        SweepRunner.Run(spec, dir, new RunnerOptions { Executor = new FakeExecutor(lrShift: lrShift) });
+        return dir;
+    }
+
+    [Fact]
+    public void Fit_writes_fit_json_plots_and_reports_with_the_known_optimum()
+    {
+        var dir = FullSweep();
+        var result = SweepFit.Run(dir, bootstrap: 40);
+        var truth = Surface.TrueOptimum(Objective.Weighted(1, 2), 0, 0.9, -5, -3);
+        var o = result.Summary.Optimum;
+        output.WriteLine($"fit r*={o.Almr:0.000} x*={o.Log10Lr:0.000}, truth r*={truth.R:0.000} x*={truth.X:0.000}; law {result.Summary.Law}");
+        Assert.InRange(o.Almr - truth.R, -0.05, 0.05);
+        Assert.InRange(o.Log10Lr - truth.X, -0.1, 0.1);
+        Assert.Equal(25, result.Summary.Runs);
+        // The base loss the objective measures forgetting against is the stored base evaluation.
+        Assert.Equal(Surface.EnBase, result.Summary.BaseLoss["en"], 12);
+
+        var back = FitJson.Read(Path.Combine(dir, SweepFit.FitFileName));
+        Assert.Equal(o.Almr, back.Optimum.Almr);
+        foreach (var name in new[] { "objective_heatmap", "loss_vs_almr_zh", "loss_vs_almr_en", "training_curves_zh", "training_curves_en" })
+        {
+            Assert.Contains(Path.Combine(dir, SweepFit.PlotsDir, name + ".png"), result.Plots);
+            Assert.True(new FileInfo(Path.Combine(dir, SweepFit.PlotsDir, name + ".svg")).Length > 1000);
+        }
+        var md = File.ReadAllText(result.ReportPath);
+        Assert.Contains("## Optimal ALMR and learning rate", md);
+        Assert.Contains("![objective heatmap](plots/objective_heatmap.png)", md);
+        Assert.Contains("**25** (25 done, 0 failed, 0 not finished)", md);
+        var html = File.ReadAllText(result.HtmlReportPath);
+        Assert.StartsWith("<!DOCTYPE html>", html);
+        Assert.Contains("<img src=\"plots/objective_heatmap.png\"", html);
+        Assert.Contains("<th>ALMR</th>", html);
+        Assert.Equal(Count(md, "\n|") - Count(md, "\n|---"), Count(html, "<tr>")); // every table row of the Markdown is a row of the page
+    }
+
+    static int Count(string s, string what) => (s.Length - s.Replace(what, "").Length) / what.Length;
+
+    [Fact]
+    public void Plan_keeps_the_almr_scales_the_lr_and_writes_train_and_megatron_files()
+    {
+        var dir = FullSweep();
+        var fit = SweepFit.Run(dir, bootstrap: 20).Summary;
+        var result = SweepPlan.Run(dir, new PlanOptions { Target = "Llama-3-70B", Tokens = 1_000_000_000, GlobalBatchSize = 64 });
+        output.WriteLine(result.Description);
+        var proxyN = (double)ModelMath.ParameterCount(LlamaConfig.Load(Path.Combine(fx.BaseCheckpoint, "config.json")));
+        var targetN = (double)ModelMath.ParameterCount(Flavors.Get("Llama-3-70B"));
+        var expectedLr = fit.Optimum.Lr * Math.Pow(targetN / proxyN, -0.3); // one proxy size: the stated default α
+        Assert.False(result.Rule.Fitted);
+        Assert.Equal(fit.Optimum.Almr, result.Plan.Almr);
+        Assert.Equal(expectedLr, result.Plan.Lr, expectedLr * 1e-12);
+        Assert.Equal((1_000_000_000L + 64 * 32 - 1) / (64 * 32), result.Plan.TrainIters);
+        Assert.Contains(result.Plan.Assumptions, a => a.Contains("one proxy size"));
+        Assert.Contains("assumptions:", result.Description);
+
+        // The cptlab train config loads as the trainer reads it, with the plan's numbers and a blend at the optimum ALMR.
+        var cfg = TrainConfig.Load(result.TrainConfigPath!);
+        Assert.Equal(result.Plan.Lr, cfg.Lr, 1e-15);
+        Assert.Equal("Llama-3-70B", cfg.Flavor);
+        Assert.Equal(result.Plan.TokensPerIter, cfg.GlobalBatchTokens);
+        Assert.Equal(result.Plan.TrainIters, cfg.TotalSteps);
+        Assert.Equal(0.1, cfg.MinLrRatio, 1e-12);
+        var blend = BlendPlan.Load(cfg.Data!);
+        Assert.Equal(fit.Optimum.Almr, blend.Almr, 12);
+        Assert.Equal(result.Plan.Almr, blend.Sources.Where(s => s.Group == SourceGroup.Additional).Sum(s => s.Share), 12);
+
+        var args = File.ReadAllLines(result.MegatronArgsPath);
+        Assert.Equal(result.Plan.Lr, double.Parse(args[Array.IndexOf(args, "--lr") + 1], CultureInfo.InvariantCulture), result.Plan.Lr * 1e-5);
+        Assert.Equal(result.Plan.TrainIters.ToString(CultureInfo.InvariantCulture), args[Array.IndexOf(args, "--train-iters") + 1]);
+        Assert.Contains("pretrain_gpt.py", File.ReadAllText(result.MegatronScriptPath));
+        Assert.Equal(result.Plan.Lr, SweepPlan.ReadPlan(result.PlanPath).Lr);
+
+        // The report now carries the plan.
+        var (md, _) = SweepReport.Run(dir);
+        Assert.Contains("## Full-size run plan", File.ReadAllText(md));
+    }
+
+    [Fact]
+    public void Two_proxy_sizes_fit_the_lr_size_rule()
+    {
+        // The second proxy is 8× larger and its surface prefers an LR 10^-0.3 times smaller.
+        var proxyN = (double)ModelMath.ParameterCount(LlamaConfig.Load(Path.Combine(fx.BaseCheckpoint, "config.json")));
+        var small = FullSweep();
+        var large = FullSweep(lrShift: -0.3, proxyParameters: proxyN * 8);
+        var fSmall = SweepFit.Run(small, bootstrap: 0).Summary.Optimum.Lr;
+        var fLarge = SweepFit.Run(large, bootstrap: 0).Summary.Optimum.Lr;
+        var result = SweepPlan.Run(small, new PlanOptions { Target = "Llama-3-8B", Tokens = 10_000_000, OtherSweeps = [large] });
+        var alpha = -Math.Log(fLarge / fSmall) / Math.Log(8); // least squares through two points
+        Assert.True(result.Rule.Fitted);
+        Assert.Equal(alpha, result.Rule.Alpha, 1e-9);
+        Assert.InRange(alpha, 0.2, 0.45); // 0.3 / log10(8) ≈ 0.33 by construction, up to the fits' noise
+    }
+
+    [Fact]
+    public void Status_shows_each_run_and_an_interrupted_one()
+    {
+        var spec = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(2, 2)));
+        var dir = NewDir();
+        using var cts = new CancellationTokenSource();
+        var exec = new FakeExecutor();
+        var n = 0;
+        exec.BeforeRun = _ => { if (Interlocked.Increment(ref n) == 3) cts.Cancel(); };
+        SweepRunner.Run(spec, dir, new RunnerOptions { Executor = exec, Workers = 1 }, cts.Token);
+        using (var store = SweepStore.Open(dir, create: false))
+            store.StartAttempt(store.Runs(RunStatus.Pending)[0].Id, 0, "{}"); // as a runner killed mid-run leaves it
+
+        var p = SweepStatus.Read(dir);
+        Assert.Equal(2, p.Done);
+        Assert.Equal(1, p.Running);
+        Assert.Equal(1, p.Pending);
+        Assert.False(p.RunnerActive);
+        var text = SweepStatus.Format(p);
+        output.WriteLine(text);
+        Assert.Contains("interrupted", text);
+        Assert.Contains("2 done, 0 failed, 1 running, 1 pending of 4 runs", text);
+        Assert.Contains("8/8", text); // 1024 tokens / 128 per step
+
+        // The CLI verb prints the same (output is redirected under the test runner).
+        var stdout = Console.Out;
+        var sw = new StringWriter();
+        Console.SetOut(sw);
+        int code;
+        try { code = Program.BuildRoot().Parse(["sweep", "status", "--dir", dir]).Invoke(); }
+        finally { Console.SetOut(stdout); }
+        Assert.Equal(0, code);
+        Assert.Contains("interrupted", sw.ToString());
+    }
+
+    [Fact]
+    public void Unfittable_sweeps_say_what_is_missing()
+    {
+        // Every run failed.
+        var spec = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(3, 3)));
+        var dir = NewDir();
+        var exec = new FakeExecutor();
+        foreach (var a in spec.Almrs) foreach (var lr in spec.Lrs) exec.Script[SweepRunner.RunId(a, lr, 0)] = new Queue<ExecKind>([ExecKind.Failed]);
+        SweepRunner.Run(spec, dir, new RunnerOptions { Executor = exec });
+        var e = Assert.Throws<CptLabException>(() => SweepFit.Run(dir));
+        Assert.Contains("all 9 runs failed", e.Message);
+        Assert.Contains("0 done, 9 failed", e.Message);
+
+        // A single learning rate.
+        var one = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(3, 3).Replace("lr: [", "lr: [1e-4] #")));
+        var dir1 = NewDir();
+        SweepRunner.Run(one, dir1, new RunnerOptions { Executor = new FakeExecutor() });
+        Assert.Contains("single learning rate", Assert.Throws<CptLabException>(() => SweepFit.Run(dir1)).Message);
+
+        // Too few points for any law (2 ALMR × 3 LR, and one of them diverged to NaN).
+        var few = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(2, 3)));
+        var dir2 = NewDir();
+        var nan = new FakeExecutor();
+        nan.Diverge.Add(SweepRunner.RunId(few.Almrs[0], few.Lrs[0], 0));
+        SweepRunner.Run(few, dir2, new RunnerOptions { Executor = nan });
+        var e2 = Assert.Throws<CptLabException>(() => SweepFit.Run(dir2));
+        output.WriteLine(e2.Message);
+        Assert.Contains("5 done, 1 failed", e2.Message);
+
+        // The CLI turns it into one line on stderr and exit code 1.
+        var stderr = Console.Error;
+        var sw = new StringWriter();
+        Console.SetError(sw);
+        int code;
+        try { code = Program.BuildRoot().Parse(["sweep", "fit", "--dir", dir]).Invoke(); }
+        finally { Console.SetError(stderr); }
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: cannot fit the sweep", sw.ToString());
+    }
+
+    [Fact]
+    public void Fit_before_any_run_and_in_a_folder_that_is_not_a_sweep_fail_clearly()
+    {
+        var e = Assert.Throws<CptLabException>(() => SweepFit.Run(NewDir()));
+        Assert.Contains("is not a sweep folder", e.Message);
+        var dir = FullSweep();
+        var plan = Assert.Throws<CptLabException>(() => SweepPlan.Run(dir, new PlanOptions { Target = "Llama-3-70B", Tokens = 1000 }));
+        Assert.Contains("run `cptlab sweep fit", plan.Message);
+    }
+}

@@ -1,0 +1,125 @@
+using CptLab.Core;
+using CptLab.Laws;
+using CptLab.Sweep;
+
+namespace CptLab.Sweep.Tests;
+
+/// <summary>The sweep spec: grids, defaults read from the data, per-run configs, and errors that name the key.</summary>
+[Collection(SweepCollection.Name)]
+public class SpecTests(SweepFixture fx)
+{
+    const string Train = """
+        train:
+          batch: {micro_batch_size: 4, global_batch_tokens: 128}
+          schedule: {kind: cosine, warmup_tokens: 256}
+          eval: {every_steps: 8, max_sequences: 4}
+          checkpoint: {every_steps: 8, keep_last: 2}
+        """;
+
+    [Fact]
+    public void Log_grid_tokens_and_languages_are_resolved()
+    {
+        var spec = SweepSpec.Load(fx.WriteSpec($"""
+            grid:
+              almr: {"{"}min: 0.1, max: 0.5, count: 3{"}"}
+              lr: {"{"}min: 1e-4, max: 1e-2, count: 4{"}"}
+              seeds: [0, 1]
+            tokens_per_run: 2K
+            {Train}
+            objective: {"{"}kind: constrained, max_forgetting: 0.05{"}"}
+            workers: 2
+            """));
+        Assert.Equal([0.1, 0.3, 0.5], spec.Almrs);
+        // 10^-4, 10^-4+2/3, 10^-4+4/3, 10^-2 to 4 significant digits, computed by hand.
+        Assert.Equal([1e-4, 4.642e-4, 2.154e-3, 1e-2], spec.Lrs);
+        Assert.Equal(2000, spec.TokensPerRun);
+        Assert.Equal(3 * 4 * 2, spec.GridSize);
+        // Languages default to the sources' tags in the prepared data; target = the additional sources' tag.
+        Assert.Equal("zh", spec.TargetLanguage);
+        Assert.Equal("en", spec.OriginalLanguage);
+        Assert.Equal(["zh-web"], spec.Languages["zh"]);
+        Assert.Equal(0.05, Assert.IsType<ConstrainedObjective>(spec.Objective).MaxForgetting);
+
+        var cfg = spec.RunConfig(0.3, 4.642e-4, seed: 1, blendPath: "/tmp/b.json", threads: 3);
+        Assert.Equal(fx.BaseCheckpoint, cfg.InitFrom);
+        Assert.Equal(4.642e-4, cfg.Lr);
+        Assert.Equal(2000, cfg.BudgetTokens);
+        Assert.Equal(15, cfg.TotalSteps); // 2000 / 128
+        Assert.Equal(3, cfg.Threads);
+        Assert.Equal(1, cfg.Seed);
+        Assert.Equal(32, cfg.SeqLen);
+        Assert.Equal("/tmp/b.json", cfg.Data);
+        Assert.False(cfg.MeasurePeakFlops);
+        Assert.Equal(1235UL, spec.Mix(0.3, 1).Seed); // data seed 1234 + run seed
+
+        // The stored form reads back to the same spec (and the same fingerprint).
+        var back = SweepSpec.FromJson(spec.ToJson(), "stored", "/", checkFiles: false);
+        Assert.Equal(spec.ToJson().ToJsonString(), back.ToJson().ToJsonString());
+        Assert.Equal(spec.Fingerprint(), back.Fingerprint());
+    }
+
+    [Fact]
+    public void Fingerprint_follows_what_decides_a_result_and_not_the_grid()
+    {
+        string Spec(string lr, int workers, int micro) => fx.WriteSpec($"""
+            grid: {"{"}almr: [0.1, 0.5], lr: {lr}{"}"}
+            tokens_per_run: 2048
+            train: {"{"}batch: {"{"}micro_batch_size: {micro}, global_batch_tokens: 128{"}"}{"}"}
+            workers: {workers}
+            """);
+        var a = SweepSpec.Load(Spec("[1e-4, 1e-3]", 1, 4)).Fingerprint();
+        Assert.Equal(a, SweepSpec.Load(Spec("[1e-4, 1e-3, 1e-2]", 3, 4)).Fingerprint());
+        Assert.NotEqual(a, SweepSpec.Load(Spec("[1e-4, 1e-3]", 1, 2)).Fingerprint());
+    }
+
+    [Theory]
+    [InlineData("train: {optimizer: {lr: 0.1}}", "train.optimizer.lr", "grid.lr")]
+    [InlineData("train: {budget_tokens: 100}", "train.budget_tokens", "tokens_per_run")]
+    [InlineData("train: {batch: {micro_batch_size: 3, global_batch_tokens: 128}}", "train.batch.global_batch_tokens", "multiple")]
+    [InlineData("train: {optimizr: {beta1: 0.9}}", "train.optimizr", "unknown")]
+    [InlineData("worker: 2", "worker", "unknown")]
+    [InlineData("languages: {zh: [zh-news]}", "languages.zh", "not in the mixture")]
+    [InlineData("objective: best", "objective", "target_loss")]
+    [InlineData("adaptive: {enabled: true}", "adaptive.enabled", "3 ALMR values × 3 LRs")]
+    public void Errors_name_the_key(string line, string key, string says)
+    {
+        var path = fx.WriteSpec($"""
+            grid: {"{"}almr: [0.1, 0.5], lr: [1e-4, 1e-3]{"}"}
+            tokens_per_run: 2048
+            {line}
+            """);
+        var e = Assert.ThrowsAny<ConfigException>(() => SweepSpec.Load(path));
+        Assert.Equal(key, e.Key);
+        Assert.Contains(says, e.Message);
+    }
+
+    [Fact]
+    public void A_grid_value_outside_its_range_is_refused()
+    {
+        var path = fx.WriteSpec("""
+            grid: {almr: [0.1, 1.5], lr: [1e-4, 1e-3]}
+            tokens_per_run: 2048
+            """);
+        var e = Assert.Throws<ConfigException>(() => SweepSpec.Load(path));
+        Assert.Equal("grid.almr", e.Key);
+    }
+
+    [Theory]
+    [InlineData("250000", 250_000L)]
+    [InlineData("250K", 250_000L)]
+    [InlineData("1.5B", 1_500_000_000L)]
+    [InlineData("20M", 20_000_000L)]
+    [InlineData("2X", null)]
+    [InlineData("-5", null)]
+    public void Token_counts_parse(string text, long? expected) => Assert.Equal(expected, SweepSpec.ParseTokens(text));
+
+    [Fact]
+    public void Cores_are_split_between_workers()
+    {
+        Assert.Equal([2, 2], SweepRunner.WorkerThreads(4, 2));
+        Assert.Equal([3, 2, 2], SweepRunner.WorkerThreads(7, 3));
+        Assert.Equal([1, 1, 1], SweepRunner.WorkerThreads(2, 3)); // never zero threads
+        Assert.Equal("almr0.25_lr3e-04_seed1", SweepRunner.RunId(0.25, 3e-4, 1));
+        Assert.Equal("almr0_lr1.234e-05_seed0", SweepRunner.RunId(0, 1.234e-5, 0));
+    }
+}
