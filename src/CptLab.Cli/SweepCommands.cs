@@ -95,6 +95,7 @@ public static class SweepCommands
             Console.WriteLine(string.Create(ci, $"law: {result.Summary.Law} ({result.Summary.Runs} runs, {result.Summary.FailedRuns} failed left out; leave-one-out error {result.Summary.CvError:0.####})"));
             Console.WriteLine(string.Create(ci, $"optimum: ALMR {o.Almr:0.###}{Iv(o.AlmrInterval, "0.###")}, lr {o.Lr:0.###e0}{Iv(o.LrInterval, "0.###e0")}; objective {o.Objective:0.####}"));
             if (result.Summary.CriticalAlmr is { } c) Console.WriteLine(string.Create(ci, $"critical ALMR (forgetting ≤ {c.MaxForgetting}): {c.Almr?.ToString("0.###", ci) ?? "below the swept range"} ({c.Status})"));
+            foreach (var w in result.Warnings) Console.WriteLine($"warning: {w}");
             Console.WriteLine($"wrote {result.FitPath}, {result.Plots.Count} figures, {result.ReportPath}, {result.HtmlReportPath}");
             return 0;
         }));

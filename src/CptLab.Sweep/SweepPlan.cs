@@ -195,6 +195,15 @@ public static class SweepPlan
         if (plan.GlobalBatchSize % micro != 0) micro = 1;
         node["batch"] = new JsonObject { ["micro_batch_size"] = micro, ["global_batch_tokens"] = plan.TokensPerIter };
         node["budget_tokens"] = plan.TrainIters * plan.TokensPerIter;
+        // As many evaluations and checkpoints per run as the proxies had, not the proxies' step counts.
+        var scale = (double)plan.TrainIters / Math.Max(1, template.TotalSteps);
+        node["eval"] = new JsonObject
+        {
+            ["every_steps"] = Math.Max(1, (long)Math.Round(template.EvalEverySteps * scale)), ["max_sequences"] = template.EvalMaxSequences,
+        };
+        var checkpoint = node["checkpoint"] as JsonObject ?? new JsonObject();
+        checkpoint["every_steps"] = Math.Max(1, (long)Math.Round(template.CheckpointEverySteps * scale));
+        node["checkpoint"] = checkpoint;
         node["seed"] = 0;
         node["threads"] = 0;
         node["measure_peak_flops"] = true;

@@ -82,7 +82,12 @@ public static class SweepReport
         }
         md.Append('\n');
 
-        if (fit is not null) md.Append(LawReport.Section(fit, plots, plan));
+        if (fit is not null)
+        {
+            var warnings = SweepFit.Warnings(fit);
+            if (warnings.Count > 0) md.Append("**Warnings**\n\n").Append(string.Concat(warnings.Select(w => $"- {w}\n"))).Append('\n');
+            md.Append(LawReport.Section(fit, plots, plan));
+        }
         else md.Append("No fit yet: run `cptlab sweep fit` for the optimum, its intervals and the figures.\n");
         return md.ToString();
     }

@@ -84,6 +84,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Equal(result.Plan.TokensPerIter, cfg.GlobalBatchTokens);
         Assert.Equal(result.Plan.TrainIters, cfg.TotalSteps);
         Assert.Equal(0.1, cfg.MinLrRatio, 1e-12);
+        Assert.Equal(result.Plan.TrainIters, cfg.EvalEverySteps); // the proxies evaluated once per run (every 8 of 8 steps): so does the plan
         var blend = BlendPlan.Load(cfg.Data!);
         Assert.Equal(fit.Optimum.Almr, blend.Almr, 12);
         Assert.Equal(result.Plan.Almr, blend.Sources.Where(s => s.Group == SourceGroup.Additional).Sum(s => s.Share), 12);
@@ -97,6 +98,37 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         // The report now carries the plan.
         var (md, _) = SweepReport.Run(dir);
         Assert.Contains("## Full-size run plan", File.ReadAllText(md));
+
+        // The verb prints the plan and its assumptions.
+        var outDir = Path.Combine(Path.GetDirectoryName(dir)!, "plan-cli");
+        var (code, stdout, _) = Cli(["sweep", "plan", "--dir", dir, "--target", "Llama-3-70B", "--tokens", "1B", "--global-batch", "64", "--out", outDir]);
+        Assert.Equal(0, code);
+        Assert.Contains("assumptions:", stdout);
+        Assert.Equal(result.Plan.Lr, TrainConfig.Load(Path.Combine(outDir, "train.json")).Lr, 1e-15);
+    }
+
+    [Fact]
+    public void An_optimum_on_the_edge_of_the_swept_lrs_is_flagged()
+    {
+        // The surface's optimal LR is near 10^-3.7; this grid stops at 10^-4.
+        var spec = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(3, 3).Replace("lr: [", "lr: [1e-5, 3e-5, 1e-4] #")));
+        var dir = NewDir();
+        SweepRunner.Run(spec, dir, new RunnerOptions { Executor = new FakeExecutor() });
+        var result = SweepFit.Run(dir, bootstrap: 0);
+        Assert.Contains(result.Warnings, w => w.Contains("largest swept LR") && w.Contains("extend grid.lr upward"));
+        Assert.Contains("extend grid.lr upward", File.ReadAllText(result.ReportPath));
+        // A grid that brackets the optimum raises no LR warning.
+        Assert.DoesNotContain(SweepFit.Run(FullSweep(), bootstrap: 0).Warnings, w => w.Contains("swept LR"));
+    }
+
+    static (int Code, string Stdout, string Stderr) Cli(string[] args)
+    {
+        var (stdout, stderr) = (Console.Out, Console.Error);
+        var (o, e) = (new StringWriter(), new StringWriter());
+        Console.SetOut(o);
+        Console.SetError(e);
+        try { return (Program.BuildRoot().Parse(args).Invoke(), o.ToString(), e.ToString()); }
+        finally { Console.SetOut(stdout); Console.SetError(stderr); }
     }
 
     [Fact]
@@ -140,14 +172,9 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Contains("8/8", text); // 1024 tokens / 128 per step
 
         // The CLI verb prints the same (output is redirected under the test runner).
-        var stdout = Console.Out;
-        var sw = new StringWriter();
-        Console.SetOut(sw);
-        int code;
-        try { code = Program.BuildRoot().Parse(["sweep", "status", "--dir", dir]).Invoke(); }
-        finally { Console.SetOut(stdout); }
+        var (code, stdout, _) = Cli(["sweep", "status", "--dir", dir]);
         Assert.Equal(0, code);
-        Assert.Contains("interrupted", sw.ToString());
+        Assert.Contains("interrupted", stdout);
     }
 
     [Fact]
@@ -178,16 +205,12 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         var e2 = Assert.Throws<CptLabException>(() => SweepFit.Run(dir2));
         output.WriteLine(e2.Message);
         Assert.Contains("5 done, 1 failed", e2.Message);
+        Assert.Contains("too few points", e2.Message);
 
         // The CLI turns it into one line on stderr and exit code 1.
-        var stderr = Console.Error;
-        var sw = new StringWriter();
-        Console.SetError(sw);
-        int code;
-        try { code = Program.BuildRoot().Parse(["sweep", "fit", "--dir", dir]).Invoke(); }
-        finally { Console.SetError(stderr); }
+        var (code, _, stderr) = Cli(["sweep", "fit", "--dir", dir]);
         Assert.Equal(1, code);
-        Assert.StartsWith("error: cannot fit the sweep", sw.ToString());
+        Assert.StartsWith("error: cannot fit the sweep", stderr);
     }
 
     [Fact]
