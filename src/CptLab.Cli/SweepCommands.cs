@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using System.Globalization;
 using CptLab.Core;
 using CptLab.Sweep;
@@ -41,14 +42,27 @@ public static class SweepCommands
             var specFile = r.GetValue(spec)!.FullName;
             var s = SweepSpec.Load(specFile);
             var sweepDir = r.GetValue(dir)?.FullName ?? Path.Combine(Path.GetDirectoryName(specFile)!, Path.GetFileNameWithoutExtension(specFile));
+            // Ctrl-C or SIGTERM: stop the children, record their runs as interrupted (they resume next time) and exit;
+            // a second signal quits at once (the database stays consistent either way).
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            var signals = 0;
+            void OnSignal(PosixSignalContext c)
+            {
+                if (Interlocked.Increment(ref signals) > 1) return;
+                c.Cancel = true;
+                Console.Error.WriteLine("stopping: interrupting the running runs (signal again to quit at once)");
+                stop.Cancel();
+            }
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             var summary = SweepRunner.Run(s, sweepDir, new RunnerOptions
             {
                 Executor = new ProcessRunExecutor(CptLabCommand.Current()),
                 Workers = r.GetValue(workers), Cores = r.GetValue(cores), RetryFailed = r.GetValue(retry),
                 Log = line => Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] {line}"),
-            }, cancellation);
+            }, stop.Token);
             Console.WriteLine($"{summary.Done} done, {summary.Failed} failed, {summary.Pending} not finished; {summary.RunsUsed} runs of a {summary.GridSize}-run grid" +
-                              (summary.StopReason is { } stop ? $" (adaptive design stopped: {stop})" : ""));
+                              (summary.StopReason is { } why ? $" (adaptive design stopped: {why})" : ""));
             Console.WriteLine($"sweep folder: {sweepDir}");
             if (summary.Cancelled) { Console.Error.WriteLine("cancelled; run the same command again to resume"); return 130; }
             return summary.Done > 0 || summary.RunsUsed == 0 ? 0 : CliAction.UserError;

@@ -164,7 +164,13 @@ public static class SweepRunner
             while (!cancellation.IsCancellationRequested && queue.TryDequeue(out var run))
                 RunOne(spec, sweepDir, store, executor, run, t, blendGate, log, cancellation);
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
-        Task.WaitAll(tasks);
+        try { Task.WaitAll(tasks); }
+        catch (AggregateException e)
+        {
+            // A worker stopped on an error of the sweep itself (a blend that cannot be made, a bad config): report
+            // it as it is, not wrapped. The run it was preparing stays pending.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
+        }
     }
 
     static void RunOne(SweepSpec spec, string sweepDir, SweepStore store, IRunExecutor executor, RunRecord run, int threads,

@@ -120,6 +120,47 @@ public class KillResumeTests(SweepFixture fx, ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void Ctrl_c_stops_the_children_and_leaves_their_runs_to_resume()
+    {
+        var specPath = Spec();
+        var dir = Path.Combine(Directory.CreateTempSubdirectory("cptlab-sigint-").FullName, "sweep");
+        var runsDir = Path.Combine(dir, "runs");
+        var log = new StringBuilder();
+        var runner = StartRunner(specPath, dir, log);
+        try
+        {
+            WaitFor("a child past its first checkpoint", () => ChildMidRun(runsDir, dir));
+            Assert.Equal(0, Kill(runner.Id, SigInt)); // what Ctrl-C sends
+            Assert.True(runner.WaitForExit(60_000), "the runner did not stop after SIGINT");
+            runner.WaitForExit();
+            output.WriteLine(log.ToString());
+            Assert.Equal(130, runner.ExitCode);
+            Assert.Contains("cancelled; run the same command again to resume", log.ToString());
+            Assert.Empty(OrphanRuns.Find(runsDir)); // it stopped its children itself
+
+            using (var store = SweepStore.Open(dir, create: false))
+            {
+                var runs = store.Runs();
+                Assert.DoesNotContain(runs, r => r.Status == RunStatus.Running);
+                Assert.Contains(runs, r => r.Status == RunStatus.Pending && r.Attempts > 0); // interrupted, to resume
+                Assert.All(store.Attempts(), a => Assert.NotNull(a.ExitCode));      // every child's end was recorded
+            }
+            var summary = SweepRunner.Run(SweepSpec.Load(specPath), dir, new RunnerOptions { Executor = Executor() });
+            Assert.Equal(4, summary.Done);
+        }
+        finally
+        {
+            if (!runner.HasExited) runner.Kill(entireProcessTree: true);
+            OrphanRuns.KillAll(runsDir);
+        }
+    }
+
+    const int SigInt = 2;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    static extern int Kill(int pid, int signal);
+
     /// <summary>A training child of the sweep whose run folder holds a checkpoint (and no final model yet): its pid and run id.</summary>
     static (int Pid, string Run)? ChildMidRun(string runsDir, string sweepDir)
     {
