@@ -8,8 +8,8 @@ namespace CptLab.Sweep;
 
 /// <summary>
 /// Reads a finished run's <c>metrics.jsonl</c> (written by the trainer) into what the store keeps: every
-/// validation line as the curve, the one at the last step as the final losses, and each language's loss as the
-/// token-weighted mean of its sources' losses.
+/// validation line as the curve (one per step and source), the one at the last step as the final losses, and
+/// each language's loss as the token-weighted mean of its sources' losses.
 /// </summary>
 public static class RunMetrics
 {
@@ -37,6 +37,9 @@ public static class RunMetrics
                 curve.Add(new SourceLoss(step, o["tokens"]!.GetValue<long>(), source, Number(v["loss"]), Number(v["bpb"]), v["tokens"]?.GetValue<long>() ?? 0));
             }
         }
+        // After a rollback (the trainer's guard against non-finite steps) the steps since the checkpoint are
+        // trained and validated again: the later line of a (step, source) is the one the run continued from.
+        curve = curve.GroupBy(c => (c.Step, c.Source)).Select(g => g.Last()).OrderBy(c => c.Step).ThenBy(c => c.Source, StringComparer.Ordinal).ToList();
         var final = curve.Where(c => c.Step == totalSteps).ToList();
         if (final.Count == 0)
             throw new CptLabException($"{path}: no validation at the last step ({totalSteps}); the run did not finish (last step logged: {lastStep})");

@@ -159,7 +159,7 @@ public static class SweepRunner
         if (queue.IsEmpty) return;
         log($"{queue.Count} run(s) to do");
         var blendGate = new object();
-        var tasks = threads.Select((t, w) => Task.Factory.StartNew(() =>
+        var tasks = threads.Select(t => Task.Factory.StartNew(() =>
         {
             while (!cancellation.IsCancellationRequested && queue.TryDequeue(out var run))
                 RunOne(spec, sweepDir, store, executor, run, t, blendGate, log, cancellation);

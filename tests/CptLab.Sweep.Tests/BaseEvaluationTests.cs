@@ -36,6 +36,32 @@ public class BaseEvaluationTests(SweepFixture fx)
     }
 
     [Fact]
+    public void Metrics_after_a_rollback_keep_the_line_the_run_continued_from()
+    {
+        var dir = Directory.CreateTempSubdirectory("cptlab-metrics-").FullName;
+        string Val(long step, double zh, double en) =>
+            $"{{\"step\":{step},\"tokens\":{step * 100},\"val\":{{\"zh-web\":{{\"loss\":{zh},\"bpb\":1,\"tokens\":64}},\"en-web\":{{\"loss\":{en},\"bpb\":1,\"tokens\":64}}}}}}";
+        File.WriteAllLines(Path.Combine(dir, Trainer.MetricsFileName),
+        [
+            "{\"step\":1,\"tokens\":100,\"lr\":0.001,\"loss\":5.0}",
+            Val(4, 4.0, 3.0),
+            Val(8, 3.5, 2.9),
+            "{\"step\":9,\"tokens\":900,\"lr\":0.001,\"loss\":\"NaN\",\"skipped\":true}",
+            "{\"step\":9,\"event\":\"rolled back to step 4\"}",
+            Val(8, 3.6, 2.95), // step 8 again, after the rollback
+            Val(12, 3.2, 2.8),
+        ]);
+        var langs = new Dictionary<string, IReadOnlyList<string>> { ["zh"] = ["zh-web"], ["en"] = ["en-web"] };
+        var m = RunMetrics.Read(dir, totalSteps: 12, langs);
+        Assert.Equal([4L, 4, 8, 8, 12, 12], m.Curve.Select(c => c.Step));
+        Assert.Equal(3.6, m.Curve.Single(c => c.Step == 8 && c.Source == "zh-web").Loss);
+        Assert.Equal(3.2, m.FinalByLanguage["zh"]);
+        Assert.Equal(12, m.Steps);
+        // A run that stopped before its last step has no final validation: that is an error, not a result.
+        Assert.Contains("did not finish", Assert.Throws<CptLab.Core.CptLabException>(() => RunMetrics.Read(dir, totalSteps: 16, langs)).Message);
+    }
+
+    [Fact]
     public void Language_loss_is_the_token_weighted_mean_of_its_sources()
     {
         var losses = new[] { new SourceLoss(1, 1, "a", 2.0, 0, 300), new SourceLoss(1, 1, "b", 3.0, 0, 100), new SourceLoss(1, 1, "c", double.NaN, 0, 10) };
