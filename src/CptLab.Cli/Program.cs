@@ -17,6 +17,7 @@ public static class Program
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(SweepCommands.Create());
+        root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(DataCommands.Create());
         root.Subcommands.Add(ServeCommands.Serve());
         root.Subcommands.Add(ServeCommands.Chat());

@@ -1,0 +1,85 @@
+using System.CommandLine;
+using CptLab.Demo;
+using CptLab.Training;
+using Spectre.Console;
+
+namespace CptLab.Cli;
+
+/// <summary>`cptlab demo [--out DIR] [--quick]`: the whole method end to end, with progress at every stage.</summary>
+public static class DemoCommand
+{
+    public static Command Create()
+    {
+        var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder of the demo run (re-running resumes it).", DefaultValueFactory = _ => new DirectoryInfo("out/demo") };
+        var quick = new Option<bool>("--quick") { Description = "Smaller models and a 3×3 sweep: about 4 minutes instead of 20." };
+        var corpora = new Option<DirectoryInfo?>("--corpora") { Description = "Demo corpora folder (default: .cache/corpora of the CptLab checkout)." };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("demo", "Run the method end to end on real corpora: pre-train a base, sweep ALMR × LR, fit, transfer, compare, report.")
+            { outDir, quick, corpora, threads };
+        cmd.SetAction((r, cancellation) => Task.FromResult(CliAction.Run(() =>
+        {
+            var script = FindUp("scripts/fetch-corpora.sh");
+            var corporaDir = r.GetValue(corpora)?.FullName
+                ?? (script is null ? Path.GetFullPath(".cache/corpora") : Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(script)!)!, ".cache", "corpora"));
+            var options = new DemoOptions { OutDir = r.GetValue(outDir)!.FullName, Quick = r.GetValue(quick), CorporaDir = corporaDir, FetchScript = script, Threads = r.GetValue(threads) };
+            var results = DemoPipeline.Run(options, new ConsoleUi(), cancellation);
+            var chosen = results.Models.Single(m => m.Name == "chosen");
+            var naive = results.Models.Single(m => m.Name == "naive");
+            AnsiConsole.MarkupLine($"[bold]chosen[/] ALMR {chosen.Almr:0.###}, LR {chosen.Lr!.Value:0.###e0}: objective {chosen.Objective:F4}; [bold]naive[/] {naive.Objective:F4}");
+            AnsiConsole.MarkupLine($"report: {Markup.Escape(Path.Combine(options.OutDir, DemoPipeline.ReportFile))} and {Markup.Escape(DemoPipeline.HtmlReportFile)}");
+            return 0;
+        })));
+        return cmd;
+    }
+
+    static string? FindUp(string relative)
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, relative))) return Path.Combine(dir.FullName, relative);
+        return null;
+    }
+
+    sealed class ConsoleUi : IDemoUi
+    {
+        readonly bool _interactive = !Console.IsOutputRedirected;
+
+        public void Stage(string name, string description) => AnsiConsole.MarkupLine($"[bold blue]▶ {Markup.Escape(name)}[/]: {Markup.Escape(description)}");
+
+        public void StageDone(string name, double seconds, bool reused) =>
+            AnsiConsole.MarkupLine(reused ? $"[grey]✓ {Markup.Escape(name)} (done before, {seconds:F0} s)[/]" : $"[green]✓ {Markup.Escape(name)}[/] {seconds:F0} s");
+
+        public void Line(string text) => AnsiConsole.MarkupLine($"  {Markup.Escape(text)}");
+
+        public T Train<T>(string label, long totalSteps, Func<IProgress<TrainProgress>, T> work)
+        {
+            if (!_interactive)
+            {
+                long every = Math.Max(1, totalSteps / 10);
+                return work(new Reporter(p =>
+                {
+                    if (p.Step % every == 0 || p.Step == p.TotalSteps)
+                        Console.WriteLine($"  {label}: step {p.Step}/{p.TotalSteps} loss {p.Loss:F3} {p.TokensPerSecond:N0} tok/s");
+                }));
+            }
+            T result = default!;
+            AnsiConsole.Progress().AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask(Markup.Escape(label), maxValue: totalSteps);
+                    result = work(new Reporter(p =>
+                    {
+                        task.Value = p.Step;
+                        task.Description = Markup.Escape($"{label} loss {p.Loss:F3} {p.TokensPerSecond:N0} tok/s");
+                    }));
+                });
+            return result;
+        }
+    }
+
+    sealed class Reporter(Action<TrainProgress> report) : IProgress<TrainProgress>
+    {
+        public void Report(TrainProgress value) => report(value);
+    }
+}

