@@ -86,9 +86,12 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 public sealed record AttentionContext(Tensor Cos, Tensor Sin, KvCache? Cache, Tensor? Mask)
 {
     public IReadOnlyList<KvCache>? Caches { get; init; }
+    public AttentionKernel Kernel { get; init; }
 }
 
-/// <summary>Grouped-query self-attention through scaled_dot_product_attention.</summary>
+public enum AttentionKernel { Auto, Fused, Explicit }
+
+/// <summary>Grouped-query self-attention: scaled_dot_product_attention, or explicit matmuls where those are faster.</summary>
 public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
 {
     [ComponentName(Name = "q_proj")] readonly Projection _qProj;
@@ -120,6 +123,8 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
         var mask = ctx.Mask;
         if (ctx.Cache is { } cache) (k, v) = cache.Append(_layer, k, v);       // (B, nkv, S, hd)
         else if (ctx.Caches is { } caches) (k, v, mask) = GatherPerSequence(caches, k, v);
+        if (ctx.Cache is null && ctx.Caches is null && ctx.Mask is null && UseExplicit(ctx.Kernel, x.dtype, t))
+            return _oProj.forward(ExplicitCausal(q, k, v)).MoveToOuterDisposeScope();
         if (_nkv != _nh)
         {
             // Each key/value head serves nh/nkv consecutive query heads, as Hugging Face's repeat_kv.
@@ -133,6 +138,36 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
         var y = F.scaled_dot_product_attention(q, k, v, mask, 0.0, causal);   // (B, nh, T, hd)
         y = y.transpose(1, 2).contiguous().view(b, t, _nh * _hd);               // (B, T, C)
         return _oProj.forward(y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// On this CPU, for bf16 and sequences up to 1024, explicit attention (two batched matmuls and a softmax)
+    /// ran fwd+bwd in 10.6 ms against 22.4 ms for scaled_dot_product_attention's kernel on (8, 8, 256, 64), and
+    /// lifted bf16 training of cpu-20m from about 3,000 to 3,350 tokens/s; in fp32 the fused kernel was faster
+    /// (24.8 vs 27.8 ms). Past 1024 positions the (T, T) score matrix costs more memory than it saves time.
+    /// </summary>
+    static bool UseExplicit(AttentionKernel kernel, ScalarType dtype, long t) => kernel switch
+    {
+        AttentionKernel.Explicit => t > 1,
+        AttentionKernel.Fused => false,
+        _ => t > 1 && t <= 1024 && dtype != ScalarType.Float32,
+    };
+
+    /// <summary>
+    /// Causal attention as softmax(QKᵀ/√hd + mask)·V. The query heads that share a key/value head are folded into
+    /// the sequence axis, so keys and values are read in place rather than repeated per query head.
+    /// q (B, nh, T, hd), k and v (B, nkv, T, hd) → (B, T, nh·hd).
+    /// </summary>
+    Tensor ExplicitCausal(Tensor q, Tensor k, Tensor v)
+    {
+        long b = q.shape[0], t = q.shape[2];
+        int g = _nh / _nkv;
+        var qg = q.reshape(b, _nkv, g * t, _hd);                                     // (B, nkv, g·T, hd)
+        var scores = qg.matmul(k.transpose(-2, -1)).mul_(1.0 / Math.Sqrt(_hd));     // (B, nkv, g·T, T)
+        var future = ones([t, t], ScalarType.Bool, q.device).triu(1).repeat(g, 1);  // (g·T, T): row i of each group is position i
+        var weights = scores.masked_fill_(future, double.NegativeInfinity).softmax(-1);
+        var y = weights.matmul(v).view(b, _nh, t, _hd);                             // (B, nh, T, hd)
+        return y.transpose(1, 2).contiguous().view(b, t, _nh * _hd);                // (B, T, C)
     }
 
     /// <summary>
@@ -234,6 +269,8 @@ public sealed class LlamaBody : nn.Module<Tensor, KvCache?, Tensor>
     }
 
     public Parameter EmbedTokens => _embedTokens.Weight;
+    /// <summary>Which causal attention kernel full-sequence passes use; Auto picks the faster (tests force one).</summary>
+    public AttentionKernel Kernel { get; set; }
     public IReadOnlyList<DecoderLayer> Layers => _layers.ToArray();
 
     /// <summary>
@@ -263,7 +300,7 @@ public sealed class LlamaBody : nn.Module<Tensor, KvCache?, Tensor>
         long t = ids.shape[1];
         var x = _embedTokens.forward(ids);                                              // (B, T, C)
         var (cos, sin) = Rope.Tables(tensor(_invFreq, ScalarType.Float64, x.device), cache?.Length ?? 0, t, _dtype);
-        var ctx = new AttentionContext(cos, sin, cache, null);
+        var ctx = new AttentionContext(cos, sin, cache, null) { Kernel = Kernel };
         foreach (var layer in _layers) x = layer.forward(x, ctx);
         cache?.Advance();
         return _norm.forward(x).MoveToOuterDisposeScope();

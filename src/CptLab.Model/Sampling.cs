@@ -99,6 +99,15 @@ public sealed class TokenSampler
         }
         if (double.IsNegativeInfinity(max) || double.IsNaN(max)) throw new CptLabException("cannot sample: every logit is -inf or NaN");
 
+        if (o.TopK <= 0 && o.TopP >= 1.0 && o.MinP <= 0)
+        {
+            // No filter: the plain softmax, without sorting the whole row.
+            var plain = new double[n];
+            double total0 = 0;
+            for (int i = 0; i < n; i++) total0 += plain[i] = Math.Exp(scaled[i] - max);
+            for (int i = 0; i < n; i++) plain[i] /= total0;
+            return plain;
+        }
         var order = Enumerable.Range(0, n).ToArray();
         Array.Sort(order, (a, b) => scaled[b].CompareTo(scaled[a]) is var c && c != 0 ? c : a.CompareTo(b));
         int keep = o.TopK > 0 ? Math.Min(o.TopK, n) : n;

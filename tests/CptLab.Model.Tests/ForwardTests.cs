@@ -40,6 +40,36 @@ public class ForwardTests
         Assert.True(err < 1e-4, $"relative error {err:E2}");
     }
 
+    [Theory]
+    [InlineData(AttentionKernel.Explicit)]
+    [InlineData(AttentionKernel.Fused)]
+    public void Both_attention_kernels_agree_with_the_reference(AttentionKernel kernel)
+    {
+        TorchRuntime.Initialise();
+        using var model = TestModels.Random(TestModels.Tiny());
+        model.Body.Kernel = kernel;
+        var tokens = TestModels.Tokens(40, model.Config.VocabSize);
+        double err = RelativeError(TorchLogits(model, tokens), new ReferenceLlama(model).Logits(tokens));
+        Assert.True(err < 1e-4, $"{kernel}: relative error {err:E2}");
+    }
+
+    [Fact]
+    public void Bf16_explicit_attention_is_as_accurate_as_the_fused_kernel()
+    {
+        // bf16 keeps 8 bits of mantissa, so neither kernel matches fp32 closely; the explicit one must not be worse.
+        TorchRuntime.Initialise();
+        var config = TestModels.Tiny();
+        using var model32 = TestModels.Random(config);
+        using var model16 = TestModels.Random(config, dtype: ScalarType.BFloat16);
+        var tokens = TestModels.Tokens(40, config.VocabSize);
+        var reference = TorchLogits(model32, tokens);
+        model16.Body.Kernel = AttentionKernel.Explicit;
+        double explicitErr = RelativeError(TorchLogits(model16, tokens), reference);
+        model16.Body.Kernel = AttentionKernel.Fused;
+        double fusedErr = RelativeError(TorchLogits(model16, tokens), reference);
+        Assert.True(explicitErr < 1.5 * fusedErr + 1e-3, $"explicit {explicitErr:E2} vs fused {fusedErr:E2} relative error against fp32");
+    }
+
     [Fact]
     public void Reference_check_detects_a_wrong_rope_layout()
     {
