@@ -21,6 +21,16 @@ public static class ModelEvaluation
         TorchRuntime.Initialise(threads);
         var scalar = DtypeNames.Parse(dtype) ?? throw new Core.CptLabException($"dtype '{dtype}' is not float32 or bfloat16");
         using var model = HfCheckpoint.Load(modelDir, scalar);
+        return Evaluate(model, sets, microBatch, modelDir);
+    }
+
+    /// <summary>
+    /// Loss (nats per target token) and bits per byte of <paramref name="model"/> on each set, under no_grad, in
+    /// micro-batches of <paramref name="microBatch"/> sequences with float32 logits. The trainer's validation
+    /// calls this too, so a run's logged numbers and a later evaluation of its saved model agree.
+    /// </summary>
+    public static Dictionary<string, ValidationResult> Evaluate(LlamaForCausalLM model, IReadOnlyList<ValidationSet> sets, int microBatch, string? modelName = null)
+    {
         using var _ = no_grad();
         int vocab = model.Config.VocabSize;
         var results = new Dictionary<string, ValidationResult>();
@@ -35,7 +45,7 @@ public static class ModelEvaluation
                 int t = chunk[0].Length - 1;
                 foreach (var id in chunk.SelectMany(s => s))
                     if ((uint)id >= (uint)vocab)
-                        throw new Core.CptLabException($"validation set '{set.Name}': token id {id} is outside {modelDir}'s vocabulary of {vocab}; the data was tokenized for a different model");
+                        throw new Core.CptLabException($"validation set '{set.Name}': token id {id} is outside {modelName ?? "the model"}'s vocabulary of {vocab}; the data was tokenized for a different model");
                 var ids = tensor(chunk.SelectMany(s => s.Select(x => (long)x)).ToArray()).view(chunk.Count, t + 1); // (B, T+1)
                 var logits = model.forward(ids.narrow(1, 0, t));                                                       // (B, T, V) float32
                 nll += F.cross_entropy(logits.view(-1, vocab), ids.narrow(1, 1, t).reshape(-1), reduction: nn.Reduction.Sum).item<float>();

@@ -330,26 +330,7 @@ internal sealed class RunState : IDisposable
         if (!ReferenceEquals(_compute, _master))
             using (NewDisposeScope())
                 foreach (var p in _params) p.Compute.copy_(p.Master);
-        int vocab = _master!.Config.VocabSize;
-        var results = new Dictionary<string, ValidationResult>();
-        foreach (var set in sets)
-        {
-            double nll = 0;
-            long tokens = 0;
-            for (int start = 0; start < set.Sequences.Count; start += microBatch)
-            {
-                using var scope = NewDisposeScope();
-                var chunk = set.Sequences.Skip(start).Take(microBatch).ToList();
-                int t = chunk[0].Length - 1;
-                var ids = tensor(chunk.SelectMany(s => s.Select(x => (long)x)).ToArray()).view(chunk.Count, t + 1);
-                var logits = _compute!.forward(ids.narrow(1, 0, t));
-                nll += F.cross_entropy(logits.view(-1, vocab), ids.narrow(1, 1, t).reshape(-1), reduction: nn.Reduction.Sum).item<float>();
-                tokens += (long)chunk.Count * t;
-            }
-            if (tokens == 0) continue;
-            results[set.Name] = new ValidationResult(nll / tokens, set.TargetBytes > 0 ? nll / Math.Log(2) / set.TargetBytes : double.NaN, tokens);
-        }
-        return results;
+        return ModelEvaluation.Evaluate(_compute!, sets, microBatch);
     }
 
     public void Dispose()
