@@ -61,6 +61,19 @@ public static class DemoReport
         L($"![validation curves of the two continual pre-training runs]({curvesPng})");
         L();
 
+        L("## The English-only bases");
+        L();
+        L("| base | parameters | tokens | English validation loss at the end | change over the last quarter of pre-training |");
+        L("|---|---|---|---|---|");
+        foreach (var (name, dir) in new[] { ("small (proxy, stand-in for 8B)", p.BaseSmall), ("large (stand-in for 70B)", p.BaseLarge) })
+        {
+            var curve = Curve(Path.Combine(dir, "run", Trainer.MetricsFileName));
+            var config = CptLab.Model.LlamaConfig.Load(Path.Combine(dir, "run", Trainer.FinalDir, CptLab.Model.HfCheckpoint.ConfigFile));
+            var last = curve[^1];
+            var quarter = curve.Last(c => c.Tokens <= last.Tokens * 3 / 4);
+            L($"| {name} | {CptLab.Model.ModelMath.ParameterCount(config):N0} | {last.Tokens:N0} | {last.Loss["brown"].Loss:F4} | {last.Loss["brown"].Loss - quarter.Loss["brown"].Loss:+0.0000;-0.0000} |");
+        }
+        L();
         L("## The sweep on the proxy");
         L();
         using (var store = SweepStore.Open(p.Sweep, create: false))

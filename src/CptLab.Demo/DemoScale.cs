@@ -39,7 +39,7 @@ public sealed record DemoScale
     {
         Name = "default", VocabSize = 4096, TokenizerSampleMb = 2, SeqLen = 128, MicroBatch = 16, GlobalBatchSequences = 16,
         Small = (128, 4, 4, 2, 352), Large = (192, 6, 6, 2, 512),
-        BasePretrainTokens = 1_200_000, BasePeakLr = 3e-3,
+        BasePretrainTokens = 2_500_000, BasePeakLr = 3e-3,
         Almrs = [0.1, 0.3, 0.5, 0.7], Lrs = [3e-4, 1e-3, 3e-3, 1e-2],
         CptTokens = 150_000,
     };
