@@ -11,7 +11,7 @@ public class BaseEvaluationTests(SweepFixture fx)
     public void Evaluating_a_saved_model_gives_the_loss_its_run_logged()
     {
         var spec = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(2, 2)));
-        var dir = Directory.CreateTempSubdirectory("cptlab-eval-").FullName;
+        var dir = fx.NewDir("eval-");
         var blend = SweepRunner.EnsureBlend(spec, dir, 0.45, 0);
         var config = spec.RunConfig(0.45, 1e-3, 0, blend, threads: 1) with { KeepBest = false };
         var runDir = Path.Combine(dir, "run");
@@ -38,7 +38,7 @@ public class BaseEvaluationTests(SweepFixture fx)
     [Fact]
     public void Metrics_after_a_rollback_keep_the_line_the_run_continued_from()
     {
-        var dir = Directory.CreateTempSubdirectory("cptlab-metrics-").FullName;
+        var dir = fx.NewDir("metrics-");
         string Val(long step, double zh, double en) =>
             $"{{\"step\":{step},\"tokens\":{step * 100},\"val\":{{\"zh-web\":{{\"loss\":{zh},\"bpb\":1,\"tokens\":64}},\"en-web\":{{\"loss\":{en},\"bpb\":1,\"tokens\":64}}}}}}";
         File.WriteAllLines(Path.Combine(dir, Trainer.MetricsFileName),

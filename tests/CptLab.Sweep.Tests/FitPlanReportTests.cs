@@ -15,7 +15,7 @@ namespace CptLab.Sweep.Tests;
 [Collection(SweepCollection.Name)]
 public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
 {
-    static string NewDir() => Path.Combine(Directory.CreateTempSubdirectory("cptlab-sweepdir-").FullName, "sweep");
+    string NewDir() => Path.Combine(fx.NewDir("sweepdir-"), "sweep");
 
     string FullSweep(double lrShift = 0, double? proxyParameters = null)
     {

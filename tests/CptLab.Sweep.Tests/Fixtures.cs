@@ -4,6 +4,7 @@ using CptLab.Data.Prepare;
 using CptLab.Data.Sources;
 using CptLab.Data.Tokenization;
 using CptLab.Model;
+using CptLab.Sweep;
 
 namespace CptLab.Sweep.Tests;
 
@@ -43,10 +44,18 @@ public sealed class SweepFixture : IDisposable
         ModelFactory.InitAndSave(config, BaseCheckpoint, seed: 5);
     }
 
+    /// <summary>A fresh folder under <see cref="Root"/> (removed with it when the tests end).</summary>
+    public string NewDir(string prefix)
+    {
+        var dir = Path.Combine(Root, "t", prefix + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
     /// <summary>A spec file in a fresh folder; <paramref name="body"/> is YAML after the base and data lines.</summary>
     public string WriteSpec(string body, string? name = null)
     {
-        var dir = Directory.CreateTempSubdirectory("cptlab-spec-").FullName;
+        var dir = NewDir("spec-");
         var path = Path.Combine(dir, (name ?? "sweep") + ".yaml");
         File.WriteAllText(path, $"""
             base_checkpoint: {BaseCheckpoint}
@@ -62,6 +71,7 @@ public sealed class SweepFixture : IDisposable
 
     public void Dispose()
     {
+        OrphanRuns.KillAll(Root); // nothing a failed test started may outlive it
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
     }
 }

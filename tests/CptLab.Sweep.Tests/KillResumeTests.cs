@@ -38,7 +38,7 @@ public class KillResumeTests(SweepFixture fx, ITestOutputHelper output)
     {
         var specPath = Spec();
         var spec = SweepSpec.Load(specPath);
-        var root = Directory.CreateTempSubdirectory("cptlab-kill-").FullName;
+        var root = fx.NewDir("kill-");
         var reference = Path.Combine(root, "reference");
         var dir = Path.Combine(root, "killed");
         var runsDir = Path.Combine(dir, "runs");
@@ -124,7 +124,7 @@ public class KillResumeTests(SweepFixture fx, ITestOutputHelper output)
     public void Ctrl_c_stops_the_children_and_leaves_their_runs_to_resume()
     {
         var specPath = Spec();
-        var dir = Path.Combine(Directory.CreateTempSubdirectory("cptlab-sigint-").FullName, "sweep");
+        var dir = Path.Combine(fx.NewDir("sigint-"), "sweep");
         var runsDir = Path.Combine(dir, "runs");
         var log = new StringBuilder();
         var runner = StartRunner(specPath, dir, log);

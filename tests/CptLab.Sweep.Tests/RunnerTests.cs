@@ -32,7 +32,7 @@ public class RunnerTests(SweepFixture fx, ITestOutputHelper output)
         {extra}
         """;
 
-    static string NewDir() => Path.Combine(Directory.CreateTempSubdirectory("cptlab-sweepdir-").FullName, "sweep");
+    string NewDir() => Path.Combine(fx.NewDir("sweepdir-"), "sweep");
 
     [Fact]
     public void A_cancelled_sweep_resumes_running_each_cell_exactly_once()
