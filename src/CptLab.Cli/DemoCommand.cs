@@ -16,7 +16,7 @@ public static class DemoCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all cores).", DefaultValueFactory = _ => 0 };
         var cmd = new Command("demo", "Run the method end to end on real corpora: pre-train a base, sweep ALMR × LR, fit, transfer, compare, report.")
             { outDir, quick, corpora, threads };
-        cmd.SetAction((r, cancellation) => Task.FromResult(CliAction.Run(() =>
+        cmd.SetAction((r, cancellation) => Task.Run(() => CliAction.Run(() =>
         {
             var script = FindUp("scripts/fetch-corpora.sh");
             var corporaDir = r.GetValue(corpora)?.FullName
@@ -28,7 +28,7 @@ public static class DemoCommand
             AnsiConsole.MarkupLine($"[bold]chosen[/] ALMR {chosen.Almr:0.###}, LR {chosen.Lr!.Value:0.###e0}: objective {chosen.Objective:F4}; [bold]naive[/] {naive.Objective:F4}");
             AnsiConsole.MarkupLine($"report: {Markup.Escape(Path.Combine(options.OutDir, DemoPipeline.ReportFile))} and {Markup.Escape(DemoPipeline.HtmlReportFile)}");
             return 0;
-        })));
+        }), CancellationToken.None));
         return cmd;
     }
 

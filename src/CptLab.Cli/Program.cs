@@ -8,7 +8,12 @@ namespace CptLab.Cli;
 /// </summary>
 public static class Program
 {
-    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke(new InvocationConfiguration
+    {
+        EnableDefaultExceptionHandler = false,
+        // Ctrl-C / SIGTERM cancel the verb's token; a training run then checkpoints at the next step boundary.
+        ProcessTerminationTimeout = TimeSpan.FromSeconds(120),
+    });
 
     public static RootCommand BuildRoot()
     {

@@ -14,7 +14,7 @@ public static class TrainCommand
         var outDir = new Option<DirectoryInfo?>("--out") { Description = "Run folder for config copy, metrics.jsonl, checkpoints and the final model." };
         var resume = new Option<DirectoryInfo?>("--resume") { Description = "Continue the run in this folder from its last checkpoint, with its own config.json." };
         var cmd = new Command("train", "Pre-train or continually pre-train a model (exact resume after a crash or kill).") { config, outDir, resume };
-        cmd.SetAction((r, cancellation) => Task.FromResult(CliAction.Run(() =>
+        cmd.SetAction((r, cancellation) => Task.Run(() => CliAction.Run(() =>
         {
             var (configFile, runDir, resumeDir) = (r.GetValue(config), r.GetValue(outDir), r.GetValue(resume));
             string dir;
@@ -40,7 +40,7 @@ public static class TrainCommand
                 Console.WriteLine($"validation {name}: loss {v.Loss:F4}, {v.BitsPerByte:F4} bits/byte");
             Console.WriteLine($"final model: {result.FinalModelDir}");
             return 0;
-        })));
+        }), CancellationToken.None));
         return cmd;
     }
 

@@ -89,9 +89,16 @@ public static class Trainer
         int consecutiveSkips = 0;
         var lastValidation = new Dictionary<string, ValidationResult>();
 
+        long lastCheckpoint = TrainingCheckpoint.List(checkpointsDir) is { Count: > 0 } saved ? saved[^1].Step : -1;
         while (state.Step < config.TotalSteps)
         {
-            cancellation.ThrowIfCancellationRequested();
+            if (cancellation.IsCancellationRequested)
+            {
+                // Ctrl-C or SIGTERM: keep the steps done since the last checkpoint, then stop.
+                if (state.Step > lastCheckpoint && state.Step > 0) SaveCheckpoint(run, state, checkpointsDir, config, hooks, metrics);
+                hooks.Log?.Invoke($"interrupted at step {state.Step}; continue with `cptlab train --resume {runDir}`");
+                cancellation.ThrowIfCancellationRequested();
+            }
             long step = state.Step;
             double lr = schedule.At(step) * state.LrScale;
             var sw = Stopwatch.StartNew();
@@ -146,7 +153,10 @@ public static class Trainer
                 }
             }
             if (last || state.Step % config.CheckpointEverySteps == 0)
+            {
                 SaveCheckpoint(run, state, checkpointsDir, config, hooks, metrics);
+                lastCheckpoint = state.Step;
+            }
             if (hooks.StopAfter?.Invoke(state.Step) == true)
                 return new TrainResult(state.Step, state.Tokens, "", lastValidation, Interrupted: true);
         }

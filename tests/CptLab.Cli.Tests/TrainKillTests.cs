@@ -63,6 +63,32 @@ public class TrainKillTests
         Assert.True(a.AsSpan().SequenceEqual(b), "final weights differ after kill -9 and resume");
     }
 
+    [Fact]
+    public void Sigint_checkpoints_and_exits_130()
+    {
+        var dir = Directory.CreateTempSubdirectory("cptlab-sigint-").FullName;
+        var (blend, vocab) = TinyBlend.Create(Path.Combine(dir, "data"), almr: 0.3, seqLen: 32, tokens: 128 * 400);
+        var modelConfig = Path.Combine(dir, "model.json");
+        (Flavors.Get("debug") with { VocabSize = vocab, MaxPositionEmbeddings = 64 }).Save(modelConfig);
+        var config = Path.Combine(dir, "train.yaml");
+        File.WriteAllText(config, $"model: {{config: {modelConfig}}}\ndata: {{mixture: {blend}, seq_len: 32}}\n" +
+            "batch: {micro_batch_size: 2, global_batch_tokens: 128}\nbudget_tokens: 51200\ncheckpoint: {every_steps: 1000}\n" +
+            "eval: {every_steps: 1000, max_sequences: 2}\nthreads: 1\nmeasure_peak_flops: false\n");
+        var run = Path.Combine(dir, "run");
+        using var child = RunCli("train", "--config", config, "--out", run);
+        var metrics = Path.Combine(run, Trainer.MetricsFileName);
+        var sw = Stopwatch.StartNew();
+        while ((!File.Exists(metrics) || File.ReadLines(metrics).Count() < 20) && !child.HasExited && sw.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(20);
+        Assert.False(child.HasExited, "the run ended before the signal");
+        using (var kill = Process.Start("kill", ["-INT", child.Id.ToString()])) kill.WaitForExit();
+        Assert.True(child.WaitForExit(TimeSpan.FromMinutes(1)), "cptlab train did not stop after SIGINT");
+        Assert.Equal(130, child.ExitCode);
+        var checkpoints = TrainingCheckpoint.List(Path.Combine(run, Trainer.CheckpointsDir));
+        Assert.Single(checkpoints); // written on the signal: every_steps is 1000
+        Assert.InRange(checkpoints[0].Step, 20, 399);
+        TrainingCheckpoint.Verify(checkpoints[0].Dir);
+    }
+
     static Process RunCli(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

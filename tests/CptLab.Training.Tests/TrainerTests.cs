@@ -74,6 +74,24 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Cancellation_checkpoints_the_current_step_and_resume_stays_exact()
+    {
+        var config = Fixtures.Config();
+        var straight = Fixtures.RunDir();
+        Trainer.Run(config, new ArrayData(16, 64), straight, resume: false);
+
+        var dir = Fixtures.RunDir();
+        using var cts = new CancellationTokenSource();
+        var logs = new List<string>();
+        Assert.Throws<OperationCanceledException>(() => Trainer.Run(config, new ArrayData(16, 64), dir, resume: false,
+            new TrainerHooks { Progress = new SyncProgress<TrainProgress>(p => { if (p.Step == 6) cts.Cancel(); }), Log = logs.Add }, cts.Token));
+        Assert.Equal(6, TrainingCheckpoint.List(Path.Combine(dir, Trainer.CheckpointsDir))[^1].Step); // not a multiple of every_steps (4)
+        Assert.Contains(logs, l => l.StartsWith("interrupted at step 6"));
+        Trainer.Run(config, new ArrayData(16, 64), dir, resume: true);
+        Assert.Equal(Fixtures.FinalWeights(straight), Fixtures.FinalWeights(dir));
+    }
+
+    [Fact]
     public void Bf16_training_learns_and_tracks_fp32()
     {
         var config = Fixtures.Config(budget: 64 * 30) with { EvalEverySteps = 30 };
