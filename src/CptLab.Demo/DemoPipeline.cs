@@ -91,8 +91,7 @@ public static class DemoPipeline
             ui.Line($"sweep: {summary.Done} runs done, {summary.Failed} failed, of {summary.GridSize}");
             if (summary.Cancelled) throw new OperationCanceledException();
         });
-        SweepFitResult? fitResult = null;
-        stages.Run("fit", "fit the law over the sweep; the optimum (ALMR*, LR*) with bootstrap intervals", ui, () => fitResult = SweepFit.Run(p.Sweep, scale.Bootstrap));
+        stages.Run("fit", "fit the law over the sweep; the optimum (ALMR*, LR*) with bootstrap intervals", ui, () => SweepFit.Run(p.Sweep, scale.Bootstrap));
         var fit = FitJson.Read(Path.Combine(p.Sweep, SweepFit.FitFileName));
 
         stages.Run("base-large", $"pre-train the large base ({ModelMath.ParameterCount(largeConfig):N0} parameters, stand-in for Llama-3 70B) on English only", ui,
@@ -194,7 +193,7 @@ public static class DemoPipeline
 
     static TrainConfig Common(DemoScale scale, int threads) => new()
     {
-        Flavor = null, ComputeDtype = "bfloat16", SeqLen = scale.SeqLen, MicroBatchSize = scale.MicroBatch,
+        ComputeDtype = "bfloat16", SeqLen = scale.SeqLen, MicroBatchSize = scale.MicroBatch,
         GlobalBatchTokens = scale.GlobalBatchTokens, Schedule = ScheduleKind.Cosine, MinLrRatio = 0.1, WeightDecay = 0.1,
         EvalEverySteps = 25, EvalMaxSequences = 16, CheckpointEverySteps = 50, KeepLast = 1, KeepBest = false,
         Threads = threads, MeasurePeakFlops = true,

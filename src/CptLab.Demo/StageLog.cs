@@ -12,9 +12,10 @@ namespace CptLab.Demo;
 public sealed class StageLog
 {
     readonly string _path;
+    readonly string _mode;
     readonly JsonObject _stages;
 
-    StageLog(string path, JsonObject stages) => (_path, _stages) = (path, stages);
+    StageLog(string path, string mode, JsonObject stages) => (_path, _mode, _stages) = (path, mode, stages);
 
     public static StageLog Open(string path, string mode)
     {
@@ -23,12 +24,10 @@ public sealed class StageLog
             var root = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new CorruptFileException(path, "not a JSON object");
             var was = root["mode"]?.GetValue<string>();
             if (was != mode) throw new CptLabException($"{Path.GetDirectoryName(path)} holds a {was} demo; use another --out for the {mode} mode");
-            return new StageLog(path, root["stages"] as JsonObject ?? new JsonObject());
+            return new StageLog(path, mode, root["stages"] as JsonObject ?? new JsonObject());
         }
-        return new StageLog(path, new JsonObject()) { Mode = mode };
+        return new StageLog(path, mode, new JsonObject());
     }
-
-    string Mode { get; init; } = "";
 
     public IEnumerable<(string Name, string Description, double Seconds, bool Done)> Entries =>
         _stages.Select(kv => (kv.Key, kv.Value!["description"]!.GetValue<string>(), kv.Value!["seconds"]!.GetValue<double>(), kv.Value!["done"]!.GetValue<bool>()));
@@ -60,9 +59,6 @@ public sealed class StageLog
         ui.StageDone(name, _stages[name]!["seconds"]!.GetValue<double>(), reused: false);
     }
 
-    void Save()
-    {
-        var mode = File.Exists(_path) ? JsonNode.Parse(File.ReadAllText(_path))?["mode"]?.GetValue<string>() ?? Mode : Mode;
-        AtomicFile.WriteAllText(_path, new JsonObject { ["mode"] = mode, ["stages"] = _stages.DeepClone() }.ToJsonString(Json.Indented) + "\n");
-    }
+    void Save() =>
+        AtomicFile.WriteAllText(_path, new JsonObject { ["mode"] = _mode, ["stages"] = _stages.DeepClone() }.ToJsonString(Json.Indented) + "\n");
 }
