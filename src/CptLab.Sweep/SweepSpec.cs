@@ -116,7 +116,7 @@ public sealed record SweepSpec
     /// stored spec is read back for fitting or reporting, possibly where the data is not).</param>
     public static SweepSpec FromJson(JsonObject root, string source, string baseDir, bool checkFiles = true)
     {
-        var r = new SpecReader(root, source);
+        var r = new ConfigReader(root, source);
         string PathOf(string p) => Path.GetFullPath(p, baseDir);
 
         var baseCheckpoint = PathOf(r.RequiredString("base_checkpoint"));
@@ -349,7 +349,7 @@ public sealed record SweepSpec
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToJsonString())))[..16];
     }
 
-    static IReadOnlyList<double> Grid(SpecReader grid, string key, bool log, int digits)
+    static IReadOnlyList<double> Grid(ConfigReader grid, string key, bool log, int digits)
     {
         var node = grid.Raw(key);
         IReadOnlyList<double> values;
@@ -382,7 +382,7 @@ public sealed record SweepSpec
         return double.Parse((Math.Round(v / scale) * scale).ToString("G" + digits, CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
     }
 
-    static Objective ReadObjective(SpecReader r)
+    static Objective ReadObjective(ConfigReader r)
     {
         var node = r.Raw("objective");
         if (node is null) return Objective.TargetLoss();
@@ -407,7 +407,7 @@ public sealed record SweepSpec
     }
 
     /// <summary>A token count as a number or with a K/M/B/T suffix ("20M").</summary>
-    static long? Tokens(SpecReader r, string key) => r.Raw(key) switch
+    static long? Tokens(ConfigReader r, string key) => r.Raw(key) switch
     {
         null => null,
         JsonValue v when v.TryGetValue<string>(out var s) => ParseTokens(s) ?? throw r.Error(key, $"'{s}' is not a token count (e.g. 250000, 250K, 20M, 1.5B)"),

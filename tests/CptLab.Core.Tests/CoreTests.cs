@@ -52,3 +52,34 @@ public class JsonTests
         Assert.Contains("file not found", e.Message);
     }
 }
+
+public class ConfigReaderTests
+{
+    enum Shape { Linear, OneMinusSqrt }
+
+    static ConfigReader Read(string json) => new((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(json)!, "spec.yaml");
+
+    [Fact]
+    public void Reads_typed_values_lists_and_enums()
+    {
+        var r = Read("""{"lr": "3e-4", "n": 4, "xs": [1, 2.5], "names": "en", "s": {"shape": "one_minus_sqrt"}}""");
+        Assert.Equal(3e-4, r.Double("lr"));
+        Assert.Equal(4, r.Int("n"));
+        Assert.Equal([1.0, 2.5], r.Doubles("xs"));
+        Assert.Equal(["en"], r.Strings("names"));
+        Assert.Equal(Shape.OneMinusSqrt, r.Section("s").Enum<Shape>("shape"));
+        r.RejectUnknown();
+    }
+
+    [Fact]
+    public void Errors_name_the_file_and_dotted_key()
+    {
+        var r = Read("""{"s": {"n": 2.5, "shape": "round"}, "typo": 1}""");
+        var s = r.Section("s");
+        Assert.Equal("s.n", Assert.Throws<ConfigException>(() => s.Int("n")).Key);
+        var e = Assert.Throws<ConfigException>(() => s.Enum<Shape>("shape"));
+        Assert.Contains("not one of linear, one_minus_sqrt", e.Message);
+        Assert.StartsWith("spec.yaml: key 's.shape'", e.Message);
+        Assert.Equal("typo", Assert.Throws<ConfigException>(r.RejectUnknown).Key);
+    }
+}

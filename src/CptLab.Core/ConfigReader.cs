@@ -1,22 +1,21 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using CptLab.Core;
 
-namespace CptLab.Sweep;
+namespace CptLab.Core;
 
 /// <summary>
-/// Strict, typed access to one mapping of a sweep spec (YAML or JSON already turned into JSON nodes): every error
+/// Strict, typed access to one mapping of a config file (YAML or JSON already turned into JSON nodes): every error
 /// names the file and the dotted key, and keys nobody asked for are reported as unknown (most often a typo).
-/// Like the trainer's ConfigReader, plus lists.
+/// The trainer's config and the sweep spec both read through it. Numbers may also be given as text ("3e-4").
 /// </summary>
-internal sealed class SpecReader
+public sealed class ConfigReader
 {
     readonly JsonObject _obj;
     readonly HashSet<string> _read = [];
-    readonly List<SpecReader> _children = [];
+    readonly List<ConfigReader> _children = [];
 
-    public SpecReader(JsonObject obj, string source, string prefix = "")
+    public ConfigReader(JsonObject obj, string source, string prefix = "")
     {
         (_obj, Source, Prefix) = (obj, source, prefix);
     }
@@ -34,11 +33,11 @@ internal sealed class SpecReader
         return _obj[key];
     }
 
-    public SpecReader Section(string key)
+    public ConfigReader Section(string key)
     {
         var node = Raw(key);
         if (node is not null and not JsonObject) throw Error(key, "expected a section (a mapping of keys)");
-        var child = new SpecReader(node as JsonObject ?? new JsonObject(), Source, Prefix + key + ".");
+        var child = new ConfigReader(node as JsonObject ?? new JsonObject(), Source, Prefix + key + ".");
         _children.Add(child);
         return child;
     }
@@ -104,6 +103,17 @@ internal sealed class SpecReader
         JsonValue v when v.TryGetValue<string>(out var s) => [s],
         var n => throw Error(key, $"expected a list of names, found {n.ToJsonString()}"),
     };
+
+    /// <summary>An enum value, written in snake_case or with '-' ("one_minus_sqrt" for OneMinusSqrt); case is ignored.</summary>
+    public T? Enum<T>(string key) where T : struct, Enum
+    {
+        var s = String(key);
+        if (s is null) return null;
+        var norm = s.Replace("_", "").Replace("-", "");
+        foreach (var v in System.Enum.GetValues<T>())
+            if (string.Equals(v.ToString(), norm, StringComparison.OrdinalIgnoreCase)) return v;
+        throw Error(key, $"'{s}' is not one of {string.Join(", ", System.Enum.GetNames<T>().Select(n => JsonNamingPolicy.SnakeCaseLower.ConvertName(n)))}");
+    }
 
     public IEnumerable<string> Keys => _obj.Select(kv => kv.Key);
 
