@@ -4,6 +4,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using CptLab.Core;
 using CptLab.Model;
 using CptLab.Training;
 
@@ -30,7 +31,7 @@ var config = new TrainConfig
 
 var times = new List<double>();
 var sw = Stopwatch.StartNew();
-var hooks = new TrainerHooks { Progress = new Reporter(_ => { times.Add(sw.Elapsed.TotalSeconds); sw.Restart(); }) };
+var hooks = new TrainerHooks { Progress = new SyncProgress<TrainProgress>(_ => { times.Add(sw.Elapsed.TotalSeconds); sw.Restart(); }) };
 Trainer.Run(config, new RandomTokens(seq, model.VocabSize), Path.Combine(dir, "run"), resume: false, hooks);
 Directory.Delete(dir, recursive: true);
 
@@ -45,11 +46,6 @@ Console.WriteLine(JsonSerializer.Serialize(new
     impl = "cptlab", flavor, dtype, parameters = ModelMath.ParameterCount(model), batch, seq, threads,
     tokens_per_s = Math.Round(tps, 1), mfu = Math.Round(tps * flops / peak, 4), peak_gflops = Math.Round(peak / 1e9, 1),
 }));
-
-sealed class Reporter(Action<TrainProgress> report) : IProgress<TrainProgress>
-{
-    public void Report(TrainProgress value) => report(value);
-}
 
 /// <summary>Uniform random tokens: the work per step does not depend on the data.</summary>
 sealed class RandomTokens(int seqLen, int vocab) : ITrainingData

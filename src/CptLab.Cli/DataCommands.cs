@@ -203,10 +203,4 @@ public static class DataCommands
         }));
         return cmd;
     }
-
-    /// <summary>IProgress that calls back on the reporting thread (Progress&lt;T&gt; would post to a thread pool).</summary>
-    sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CptLab.Core;
 using CptLab.Demo;
 using CptLab.Training;
 using Spectre.Console;
@@ -56,7 +57,7 @@ public static class DemoCommand
             if (!_interactive)
             {
                 long every = Math.Max(1, totalSteps / 10);
-                return work(new Reporter(p =>
+                return work(new SyncProgress<TrainProgress>(p =>
                 {
                     if (p.Step % every == 0 || p.Step == p.TotalSteps)
                         Console.WriteLine($"  {label}: step {p.Step}/{p.TotalSteps} loss {p.Loss:F3} {p.TokensPerSecond:N0} tok/s");
@@ -68,7 +69,7 @@ public static class DemoCommand
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask(Markup.Escape(label), maxValue: totalSteps);
-                    result = work(new Reporter(p =>
+                    result = work(new SyncProgress<TrainProgress>(p =>
                     {
                         task.Value = p.Step;
                         task.Description = Markup.Escape($"{label} loss {p.Loss:F3} {p.TokensPerSecond:N0} tok/s");
@@ -76,10 +77,5 @@ public static class DemoCommand
                 });
             return result;
         }
-    }
-
-    sealed class Reporter(Action<TrainProgress> report) : IProgress<TrainProgress>
-    {
-        public void Report(TrainProgress value) => report(value);
     }
 }

@@ -53,7 +53,7 @@ public static class TrainCommand
             var plain = new TrainerHooks
             {
                 Log = Console.WriteLine,
-                Progress = new Reporter(p =>
+                Progress = new SyncProgress<TrainProgress>(p =>
                 {
                     if (p.Step % every == 0 || p.Step == p.TotalSteps)
                         Console.WriteLine($"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.Lr:G3} {p.TokensPerSecond:N0} tok/s");
@@ -70,7 +70,7 @@ public static class TrainCommand
                 var hooks = new TrainerHooks
                 {
                     Log = line => AnsiConsole.MarkupLine(Markup.Escape(line)),
-                    Progress = new Reporter(p =>
+                    Progress = new SyncProgress<TrainProgress>(p =>
                     {
                         task.Value = p.Step;
                         var mfu = double.IsFinite(p.Mfu) ? $" MFU {p.Mfu:P0}" : "";
@@ -80,10 +80,5 @@ public static class TrainCommand
                 result = Trainer.Run(cfg, data, dir, resume, hooks, cancellation);
             });
         return result!;
-    }
-
-    sealed class Reporter(Action<TrainProgress> report) : IProgress<TrainProgress>
-    {
-        public void Report(TrainProgress value) => report(value);
     }
 }

@@ -213,9 +213,3 @@ public class TrainerTests
         Assert.Equal(v.Loss * 64 / Math.Log(2) / 128, v.BitsPerByte, 6);
     }
 }
-
-/// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool).</summary>
-sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
-}
