@@ -245,12 +245,21 @@ public static class DemoPipeline
     /// <summary>Per-language loss and bits per byte of base-large, naive and chosen; the objective; sample generations.</summary>
     static DemoResults Evaluate(Paths p, DemoScale scale, FitSummary fit, TrainingPlan plan, int threads)
     {
+        TorchRuntime.Initialise(threads);
         using var data = BlendTrainingData.Open(Path.Combine(p.CptChosen, "blend.json"), scale.SeqLen, 64);
+        var tokenizer = TextTokenizer.Load(p.Tokenizer);
         var models = new List<ModelScore>();
-        var baseDir = p.BaseLargeModel;
-        (double Zh, double En, double ZhBpb, double EnBpb) Score(string dir)
+        double? baseEnglish = null;
+        foreach (var (name, dir, almr, lr) in new[]
+                 {
+                     ("base-large", p.BaseLargeModel, 0.0, (double?)null),
+                     ("naive", Path.Combine(p.CptNaive, "run", Trainer.FinalDir), 0.5, scale.BasePeakLr),
+                     ("chosen", Path.Combine(p.CptChosen, "run", Trainer.FinalDir), plan.Almr, plan.Lr),
+                 })
         {
-            var r = ModelEvaluation.Evaluate(dir, data.Validation, scale.MicroBatch, "float32", threads);
+            // One load per model: scored, then sampled in both languages.
+            using var model = HfCheckpoint.Load(dir, TorchSharp.torch.ScalarType.Float32);
+            var r = ModelEvaluation.Evaluate(model, data.Validation, scale.MicroBatch, dir);
             // A language's loss is the token-weighted mean over its sources; its bits per byte, all their bits over all their bytes.
             (double Loss, double Bpb) Lang(params string[] names)
             {
@@ -261,29 +270,17 @@ public static class DemoPipeline
             }
             var zh = Lang("tang", "songci");
             var en = Lang("brown");
-            return (zh.Loss, en.Loss, zh.Bpb, en.Bpb);
-        }
-        var baseScore = Score(baseDir);
-        foreach (var (name, dir, almr, lr) in new[]
-                 {
-                     ("base-large", baseDir, 0.0, (double?)null),
-                     ("naive", Path.Combine(p.CptNaive, "run", Trainer.FinalDir), 0.5, scale.BasePeakLr),
-                     ("chosen", Path.Combine(p.CptChosen, "run", Trainer.FinalDir), plan.Almr, plan.Lr),
-                 })
-        {
-            var s = name == "base-large" ? baseScore : Score(dir);
-            double forgetting = s.En - baseScore.En;
-            models.Add(new ModelScore(name, almr, lr, s.Zh, s.En, s.ZhBpb, s.EnBpb, forgetting, s.Zh + scale.ForgettingWeight * forgetting,
-                Sample(dir, p.Tokenizer, "The old man said that"), Sample(dir, p.Tokenizer, "春风")));
+            baseEnglish ??= en.Loss; // the first model is the English-only base
+            double forgetting = en.Loss - baseEnglish.Value;
+            models.Add(new ModelScore(name, almr, lr, zh.Loss, en.Loss, zh.Bpb, en.Bpb, forgetting, zh.Loss + scale.ForgettingWeight * forgetting,
+                Sample(model, tokenizer, "The old man said that"), Sample(model, tokenizer, "春风")));
         }
         return new DemoResults(scale.Name, fit.Optimum.Almr, fit.Optimum.Lr, fit.Optimum.AlmrInterval, fit.Optimum.LrInterval, fit.Law, fit.CvError,
             plan.Almr, plan.Lr, $"zh loss + {scale.ForgettingWeight.ToString(Inv)} × en forgetting (en loss increase over the large base)", models);
     }
 
-    static string Sample(string modelDir, string tokenizerPath, string prompt)
+    static string Sample(LlamaForCausalLM model, ITextTokenizer tok, string prompt)
     {
-        var tok = TextTokenizer.Load(tokenizerPath);
-        using var model = HfCheckpoint.Load(modelDir, TorchSharp.torch.ScalarType.Float32);
         var ids = tok.Encode(prompt, addBos: true);
         var request = new GenerationRequest(ids, 40, new SamplingOptions { Temperature = 0.7, TopP = 0.9, Seed = 1 }) { StopIds = new HashSet<int> { tok.EosId } };
         var generated = Generation.Generate(model, request).Select(t => t.Id).Where(id => id != tok.EosId).ToArray();
