@@ -11,10 +11,7 @@ public class TrainKillTests
     [Fact]
     public void Kill_9_then_resume_gives_bitwise_identical_final_weights()
     {
-        var dir = Directory.CreateTempSubdirectory("cptlab-kill-").FullName;
-        var (blend, vocab) = TinyBlend.Create(Path.Combine(dir, "data"), almr: 0.3, seqLen: 32, tokens: 128 * 400);
-        var modelConfig = Path.Combine(dir, "model.json");
-        (Flavors.Get("debug") with { VocabSize = vocab, MaxPositionEmbeddings = 64 }).Save(modelConfig);
+        var (dir, blend, modelConfig) = PrepareRunFolder("cptlab-kill-");
         var config = Path.Combine(dir, "train.yaml");
         File.WriteAllText(config, $"""
             model:
@@ -66,10 +63,7 @@ public class TrainKillTests
     [Fact]
     public void Sigint_checkpoints_and_exits_130()
     {
-        var dir = Directory.CreateTempSubdirectory("cptlab-sigint-").FullName;
-        var (blend, vocab) = TinyBlend.Create(Path.Combine(dir, "data"), almr: 0.3, seqLen: 32, tokens: 128 * 400);
-        var modelConfig = Path.Combine(dir, "model.json");
-        (Flavors.Get("debug") with { VocabSize = vocab, MaxPositionEmbeddings = 64 }).Save(modelConfig);
+        var (dir, blend, modelConfig) = PrepareRunFolder("cptlab-sigint-");
         var config = Path.Combine(dir, "train.yaml");
         File.WriteAllText(config, $"model: {{config: {modelConfig}}}\ndata: {{mixture: {blend}, seq_len: 32}}\n" +
             "batch: {micro_batch_size: 2, global_batch_tokens: 128}\nbudget_tokens: 51200\ncheckpoint: {every_steps: 1000}\n" +
@@ -87,6 +81,16 @@ public class TrainKillTests
         Assert.Single(checkpoints); // written on the signal: every_steps is 1000
         Assert.InRange(checkpoints[0].Step, 20, 399);
         TrainingCheckpoint.Verify(checkpoints[0].Dir);
+    }
+
+    /// <summary>A temp folder with a small real blend (400 sequences of 32 tokens) and a debug-size model config for it.</summary>
+    static (string Dir, string Blend, string ModelConfig) PrepareRunFolder(string prefix)
+    {
+        var dir = Directory.CreateTempSubdirectory(prefix).FullName;
+        var (blend, vocab) = TinyBlend.Create(Path.Combine(dir, "data"), almr: 0.3, seqLen: 32, tokens: 128 * 400);
+        var modelConfig = Path.Combine(dir, "model.json");
+        (Flavors.Get("debug") with { VocabSize = vocab, MaxPositionEmbeddings = 64 }).Save(modelConfig);
+        return (dir, blend, modelConfig);
     }
 
     static Process RunCli(params string[] args)
