@@ -1,6 +1,7 @@
 using System.CommandLine;
 using CptLab.Core;
 using CptLab.Model;
+using CptLab.Model.Hardware;
 
 namespace CptLab.Cli;
 
@@ -19,8 +20,8 @@ public static class GenerateCommand
         var repetition = new Option<double>("--repetition-penalty") { Description = "Penalty for tokens already seen (1 = off).", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<ulong>("--seed") { Description = "Seed for sampling.", DefaultValueFactory = _ => 0UL };
         var stopIds = new Option<string?>("--stop-ids") { Description = "Comma-separated ids that end generation (default: the model's eos_token_id)." };
-        var dtype = new Option<string?>("--dtype") { Description = "Compute dtype: float32 or bfloat16 (default: the checkpoint's)." };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var dtype = ServeCommands.DtypeOption();
+        var threads = new Option<int>("--threads") { Description = "CPU threads (0 = the cores free at start-up).", DefaultValueFactory = _ => 0 };
         var cmd = new Command("generate", "Generate token ids from a prompt of token ids.")
         {
             model, promptIds, maxNew, temperature, topK, topP, minP, repetition, seed, stopIds, dtype, threads,
@@ -33,9 +34,14 @@ public static class GenerateCommand
                 RepetitionPenalty = r.GetValue(repetition), Seed = r.GetValue(seed),
             }.Validate();
             var prompt = ParseIds(r.GetValue(promptIds)!, "--prompt-ids");
-            var scalar = r.GetValue(dtype) is { } d ? DtypeNames.Parse(d) ?? throw new CptLabException($"--dtype '{d}' is not one of float32, bfloat16, float16") : (TorchSharp.torch.ScalarType?)null;
-            TorchRuntime.Initialise(r.GetValue(threads));
-            using var lm = HfCheckpoint.Load(r.GetValue(model)!.FullName, scalar);
+            var scalar = ServeCommands.ParseDtype(r.GetValue(dtype));
+            var dir = r.GetValue(model)!.FullName;
+            if (!File.Exists(Path.Combine(dir, HfCheckpoint.ConfigFile))) throw new CptLabException($"{dir}: no {HfCheckpoint.ConfigFile}; point --model at a Hugging Face model folder");
+            var threadChoice = CpuLoad.ChooseThreads(r.GetValue(threads));
+            TorchRuntime.Initialise(threadChoice.Threads);
+            var precision = ComputePrecision.ForInference(dir, scalar, Console.Error.WriteLine);
+            Console.Error.WriteLine($"compute {precision.Name} ({precision.Reason}); {threadChoice.Threads} thread(s) ({threadChoice.Reason})");
+            using var lm = HfCheckpoint.Load(dir, precision.Dtype);
             var stops = r.GetValue(stopIds) is { } s ? ParseIds(s, "--stop-ids") : lm.Config.EosTokenIds;
             var request = new GenerationRequest(prompt, r.GetValue(maxNew), sampling) { StopIds = stops.ToHashSet() };
             FinishReason? finish = null;

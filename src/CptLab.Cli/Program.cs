@@ -8,12 +8,17 @@ namespace CptLab.Cli;
 /// </summary>
 public static class Program
 {
-    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke(new InvocationConfiguration
+    public static int Main(string[] args)
     {
-        EnableDefaultExceptionHandler = false,
-        // Ctrl-C / SIGTERM cancel the verb's token; a training run then checkpoints at the next step boundary.
-        ProcessTerminationTimeout = TimeSpan.FromSeconds(120),
-    });
+        // Before anything loads LibTorch: its OpenMP runtime reads the wait policy once, at load.
+        CptLab.Model.TorchRuntime.PrepareNativeEnvironment();
+        return BuildRoot().Parse(args).Invoke(new InvocationConfiguration
+        {
+            EnableDefaultExceptionHandler = false,
+            // Ctrl-C / SIGTERM cancel the verb's token; a training run then checkpoints at the next step boundary.
+            ProcessTerminationTimeout = TimeSpan.FromSeconds(120),
+        });
+    }
 
     public static RootCommand BuildRoot()
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using CptLab.Core;
 using CptLab.Model;
+using CptLab.Model.Hardware;
 using CptLab.Serving;
 
 namespace CptLab.Cli;
@@ -54,6 +55,8 @@ public static class ServeCommands
             throw new CptLabException($"cannot load {options.ModelDir}: {e.Message}", e);
         }
         var m = server.Scheduler.Model;
+        Console.Error.WriteLine($"compute {m.Precision.Name} ({m.Precision.Reason}); {server.Scheduler.Threads?.Threads} thread(s) ({server.Scheduler.Threads?.Reason})");
+        if (options.Dtype is { } asked && ComputePrecision.SlowDtypeWarning(asked) is { } warning) Console.Error.WriteLine(warning);
         Console.Error.WriteLine($"serving '{m.Name}': {ModelMath.ParameterCount(m.Model.Config):N0} parameters, context {m.ContextLength}, chat template {m.Template.Name}; Ctrl+C stops");
         await server.WaitForShutdownAsync(CancellationToken.None);
         return 0;
@@ -85,7 +88,7 @@ public static class ServeCommands
             if (r.GetValue(maxTokens) < 1) throw new CptLabException($"--max-tokens {r.GetValue(maxTokens)} must be ≥ 1");
             var scalar = ParseDtype(r.GetValue(dtype));
             var chatTemplate = r.GetValue(template);
-            using var scheduler = new BatchScheduler(() => ServedModel.Load(dir, null, scalar, chatTemplate), new SchedulerOptions { Threads = r.GetValue(threads) });
+            using var scheduler = new BatchScheduler(() => ServedModel.Load(dir, null, scalar, chatTemplate, Console.Error.WriteLine), new SchedulerOptions { Threads = r.GetValue(threads) });
             try
             {
                 scheduler.Loaded.GetAwaiter().GetResult();
@@ -107,11 +110,18 @@ public static class ServeCommands
 
     static (Option<string?> Dtype, Option<int> Threads, Option<string?> Template) Common() =>
     (
-        new Option<string?>("--dtype") { Description = "Compute dtype: float32, bfloat16 or float16 (default: the checkpoint's)." },
-        new Option<int>("--threads") { Description = "CPU threads for LibTorch (0 = all cores).", DefaultValueFactory = _ => 0 },
+        DtypeOption(),
+        new Option<int>("--threads") { Description = "CPU threads for LibTorch (0 = the cores free at start-up).", DefaultValueFactory = _ => 0 },
         new Option<string?>("--chat-template") { Description = "auto (from tokenizer_config.json), llama3 or chatml.", DefaultValueFactory = _ => "auto" }
     );
 
-    static TorchSharp.torch.ScalarType? ParseDtype(string? d) =>
-        d is null ? null : DtypeNames.Parse(d) ?? throw new CptLabException($"--dtype '{d}' is not one of float32, bfloat16, float16");
+    /// <summary>--dtype for inference verbs: auto (the default) or an explicit dtype.</summary>
+    public static Option<string?> DtypeOption() => new("--dtype")
+    {
+        Description = "Compute dtype: auto (the faster on this CPU, measured once and cached), float32, bfloat16 or float16.", DefaultValueFactory = _ => ComputePrecision.Auto,
+    };
+
+    /// <summary>null for auto, else the dtype asked for.</summary>
+    public static TorchSharp.torch.ScalarType? ParseDtype(string? d) =>
+        ComputePrecision.IsAuto(d) ? null : DtypeNames.Parse(d!) ?? throw new CptLabException($"--dtype '{d}' is not one of auto, float32, bfloat16, float16");
 }

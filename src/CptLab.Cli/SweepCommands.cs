@@ -33,7 +33,7 @@ public static class SweepCommands
         var dir = DirOption(required: false);
         dir.Description = "The sweep folder (default: next to the spec, named after it).";
         var workers = new Option<int?>("--workers") { Description = "Runs at a time (default: the spec's workers)." };
-        var cores = new Option<int?>("--cores") { Description = "Cores to split between the workers (default: the spec's, else all)." };
+        var cores = new Option<int?>("--cores") { Description = "Cores to split between the workers (default: the spec's, else the cores free when the sweep starts)." };
         var retry = new Option<bool>("--retry-failed") { Description = "Run failed runs again (by default a resumed sweep skips them like finished ones)." };
         var cmd = new Command("run", "Run the sweep's training runs (child processes), or resume it: finished runs are skipped, interrupted ones resume from their checkpoints.")
             { spec, dir, workers, cores, retry };

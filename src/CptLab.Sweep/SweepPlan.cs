@@ -6,6 +6,7 @@ using CptLab.Data.Mixing;
 using CptLab.Data.Prepare;
 using CptLab.Laws;
 using CptLab.Model;
+using CptLab.Model.Hardware;
 using CptLab.Training;
 
 namespace CptLab.Sweep;
@@ -180,7 +181,7 @@ public static class SweepPlan
     static JsonObject TrainConfigFor(TrainingPlan plan, SweepSpec spec, TrainConfig template, JsonObject model, string blendPath, string scheduleKind, string outDir)
     {
         var node = (JsonObject)spec.Train.DeepClone();
-        model["dtype"] = spec.Train["model"]?["dtype"]?.DeepClone() ?? "bfloat16";
+        model["dtype"] = spec.Train["model"]?["dtype"]?.DeepClone() ?? ComputePrecision.Auto; // the full-size run picks its machine's faster dtype
         node["model"] = model;
         node["data"] = new JsonObject { ["mixture"] = blendPath, ["seq_len"] = plan.SeqLength };
         var optimizer = node["optimizer"] as JsonObject ?? new JsonObject();

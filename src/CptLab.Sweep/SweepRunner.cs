@@ -5,6 +5,8 @@ using System.Text.Json.Nodes;
 using CptLab.Core;
 using CptLab.Data.Mixing;
 using CptLab.Laws;
+using CptLab.Model;
+using CptLab.Model.Hardware;
 using CptLab.Training;
 
 namespace CptLab.Sweep;
@@ -70,16 +72,24 @@ public static class SweepRunner
         if (options.RetryFailed && store.RequeueFailed() is var retried and > 0) log($"{retried} failed run(s) will run again");
 
         var workers = options.Workers ?? spec.Workers;
-        var cores = options.Cores ?? (spec.Cores > 0 ? spec.Cores : Environment.ProcessorCount);
-        if (workers < 1 || cores < 1) throw new CptLabException($"workers ({workers}) and cores ({cores}) must be at least 1");
+        var coreChoice = CpuLoad.ChooseThreads(options.Cores ?? spec.Cores);
+        var cores = coreChoice.Threads;
+        if (workers < 1) throw new CptLabException($"workers ({workers}) must be at least 1");
+        if (workers > cores)
+        {
+            // More workers than cores would put two runs' threads on one core: each would wait on the other.
+            log($"{workers} workers asked for, but only {cores} core(s) to run them on: running {cores} at a time");
+            workers = cores;
+        }
         var threads = WorkerThreads(cores, workers);
-        log($"{workers} worker(s) on {cores} core(s): {string.Join(", ", threads)} thread(s) each");
+        log($"{workers} worker(s) on {cores} core(s) ({coreChoice.Reason}): {string.Join(", ", threads)} thread(s) each");
+        var dtype = ComputeDtype(spec, store, threads[0], log);
 
         if (store.BaseLosses().Count == 0)
         {
             var blend = EnsureBlend(spec, sweepDir, spec.Almrs[0], spec.Seeds[0]);
-            log($"evaluating the base checkpoint {spec.BaseCheckpoint} on the validation sets");
-            var baseLosses = options.Executor.EvaluateBase(spec, blend, cores);
+            log($"evaluating the base checkpoint {spec.BaseCheckpoint} on the validation sets ({dtype})");
+            var baseLosses = options.Executor.EvaluateBase(spec, blend, cores, dtype);
             if (baseLosses.Count == 0) throw new CptLabException("the base model was evaluated on no validation set: the sources' held-out splits are empty; prepare the data with a larger --validation-fraction");
             store.SetBaseLosses(baseLosses);
             foreach (var b in baseLosses) log($"base {b.Source}: loss {b.Loss:F4}");
@@ -90,14 +100,14 @@ public static class SweepRunner
         if (!spec.Adaptive)
         {
             foreach (var c in cells) store.AddRun(RunId(c.Almr, c.Lr, c.Seed), c.Almr, c.Lr, c.Seed, "", RunDir(sweepDir, c.Almr, c.Lr, c.Seed), "grid");
-            RunPending(spec, sweepDir, store, options.Executor, threads, log, cancellation);
+            RunPending(spec, sweepDir, store, options.Executor, threads, dtype, log, cancellation);
         }
         else
         {
             var design = new AdaptiveDesign(spec.Almrs, spec.Lrs, spec.AdaptiveOptions());
             while (!cancellation.IsCancellationRequested)
             {
-                RunPending(spec, sweepDir, store, options.Executor, threads, log, cancellation);
+                RunPending(spec, sweepDir, store, options.Executor, threads, dtype, log, cancellation);
                 if (cancellation.IsCancellationRequested) break;
                 var soFar = SweepData.Results(store, spec);
                 var decision = design.Decide(soFar, batch: workers);
@@ -129,6 +139,37 @@ public static class SweepRunner
             stop ?? store.GetMeta("adaptive_stop"), cancellation.IsCancellationRequested);
     }
 
+    public const string ComputeDtypeKey = "compute_dtype";
+
+    /// <summary>
+    /// The one compute dtype of every run of the sweep (runs made in different precisions are not comparable): the
+    /// spec's, or with dtype auto the faster on this machine for the base model's shapes at one worker's threads,
+    /// chosen once and recorded in the sweep's database. A sweep resumed on a machine that would choose otherwise
+    /// keeps the recorded dtype and says so.
+    /// </summary>
+    static string ComputeDtype(SweepSpec spec, SweepStore store, int threads, Action<string> log)
+    {
+        var recorded = store.GetMeta(ComputeDtypeKey);
+        var asked = spec.RunConfig(spec.Almrs[0], spec.Lrs[0], spec.Seeds[0], Path.Combine(spec.DataDir, "blend.json"), threads);
+        string chosen, why;
+        if (ComputePrecision.IsAuto(asked.ComputeDtype))
+        {
+            TorchRuntime.Initialise(threads);
+            var choice = ComputePrecision.Choose(asked.LoadModelConfig(), Workload.Training, (int)asked.TokensPerMicroBatch, asked.SeqLen);
+            (chosen, why) = (choice.Name, "auto: " + choice.Reason);
+        }
+        else (chosen, why) = (DtypeNames.HfName(DtypeNames.Parse(asked.ComputeDtype)!.Value), "set in the spec");
+        if (recorded is not null)
+        {
+            if (recorded != chosen)
+                log($"this machine would compute in {chosen} ({why}); the sweep keeps {recorded}, the dtype of its runs so far, so that they stay comparable");
+            return recorded;
+        }
+        store.SetMeta(ComputeDtypeKey, chosen);
+        log($"every run computes in {chosen} ({why})");
+        return chosen;
+    }
+
     /// <summary>Threads per worker: the cores split as evenly as possible, the first workers taking the remainder; at least one each.</summary>
     public static IReadOnlyList<int> WorkerThreads(int cores, int workers) =>
         Enumerable.Range(0, workers).Select(w => Math.Max(1, cores / workers + (w < cores % workers ? 1 : 0))).ToArray();
@@ -152,7 +193,7 @@ public static class SweepRunner
     }
 
     /// <summary>Runs every pending run, P at a time, until none is left or the runner is cancelled.</summary>
-    static void RunPending(SweepSpec spec, string sweepDir, SweepStore store, IRunExecutor executor, IReadOnlyList<int> threads,
+    static void RunPending(SweepSpec spec, string sweepDir, SweepStore store, IRunExecutor executor, IReadOnlyList<int> threads, string dtype,
         Action<string> log, CancellationToken cancellation)
     {
         var queue = new ConcurrentQueue<RunRecord>(store.Runs(RunStatus.Pending));
@@ -162,7 +203,7 @@ public static class SweepRunner
         var tasks = threads.Select(t => Task.Factory.StartNew(() =>
         {
             while (!cancellation.IsCancellationRequested && queue.TryDequeue(out var run))
-                RunOne(spec, sweepDir, store, executor, run, t, blendGate, log, cancellation);
+                RunOne(spec, sweepDir, store, executor, run, t, dtype, blendGate, log, cancellation);
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
         try { Task.WaitAll(tasks); }
         catch (AggregateException e)
@@ -173,7 +214,7 @@ public static class SweepRunner
         }
     }
 
-    static void RunOne(SweepSpec spec, string sweepDir, SweepStore store, IRunExecutor executor, RunRecord run, int threads,
+    static void RunOne(SweepSpec spec, string sweepDir, SweepStore store, IRunExecutor executor, RunRecord run, int threads, string dtype,
         object blendGate, Action<string> log, CancellationToken cancellation)
     {
         var configPath = Path.Combine(run.RunDir, RunConfigFileName);
@@ -190,7 +231,7 @@ public static class SweepRunner
         {
             string blend;
             lock (blendGate) blend = EnsureBlend(spec, sweepDir, run.Almr, run.Seed);
-            var cfg = spec.RunConfig(run.Almr, run.Lr, run.Seed, blend, threads);
+            var cfg = spec.RunConfig(run.Almr, run.Lr, run.Seed, blend, threads, dtype);
             configText = cfg.ToJson().ToJsonString(Json.Indented);
             totalSteps = cfg.TotalSteps;
             AtomicFile.WriteAllText(configPath, configText + "\n");

@@ -43,7 +43,7 @@ namespace CptLab.Sweep;
 ///   checkpoint: {every_steps: 50, keep_last: 2}
 /// objective: {kind: weighted, target_weight: 1, forgetting_weight: 2}  # or target_loss, forgetting, {kind: constrained, max_forgetting: 0.05}
 /// workers: 2                            # runs at a time; the cores are split between them
-/// cores: 0                              # 0: all of this machine's
+/// cores: 0                              # 0: the cores free when the sweep starts (never more workers than cores)
 /// max_attempts: 3                       # a run killed by a signal is resumed this many times in all
 /// keep_models: false                    # keep each run's checkpoints and final model once recorded
 /// adaptive: {enabled: false, almr_tolerance: 0.05, log10_lr_tolerance: 0.1, max_runs: 0, min_residual_dof: 5}
@@ -203,7 +203,7 @@ public sealed record SweepSpec
         var workers = r.Int("workers") ?? 1;
         if (workers < 1) throw r.Error("workers", $"{workers} must be at least 1");
         var cores = r.Int("cores") ?? 0;
-        if (cores < 0) throw r.Error("cores", $"{cores} must be ≥ 0 (0: all cores)");
+        if (cores < 0) throw r.Error("cores", $"{cores} must be ≥ 0 (0: the free cores)");
         var attempts = r.Int("max_attempts") ?? 3;
         if (attempts < 1) throw r.Error("max_attempts", $"{attempts} must be at least 1");
 
@@ -244,11 +244,13 @@ public sealed record SweepSpec
     /// The `cptlab train` config of one run: the train template with the base checkpoint, the ALMR's blend, the
     /// LR, the budget, the seed and the worker's threads filled in, validated by <see cref="TrainConfig"/>.
     /// </summary>
-    public TrainConfig RunConfig(double almr, double lr, long seed, string blendPath, int threads)
+    /// <param name="dtype">The sweep's compute dtype (chosen once for all runs); null: the spec's own setting.</param>
+    public TrainConfig RunConfig(double almr, double lr, long seed, string blendPath, int threads, string? dtype = null)
     {
         var node = (JsonObject)Train.DeepClone();
         var model = node["model"] as JsonObject ?? new JsonObject();
         model["init_from"] = BaseCheckpoint;
+        if (dtype is not null) model["dtype"] = dtype;
         node["model"] = model;
         node["data"] = new JsonObject { ["mixture"] = blendPath, ["seq_len"] = SeqLen };
         var optimizer = node["optimizer"] as JsonObject ?? new JsonObject();

@@ -1,4 +1,5 @@
 using CptLab.Model;
+using CptLab.Model.Hardware;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -13,13 +14,16 @@ public static class ModelEvaluation
 {
     /// <param name="modelDir">A Hugging Face checkpoint folder (config.json + safetensors).</param>
     /// <param name="microBatch">Sequences per forward pass (the runs' batch.micro_batch_size, to match their numbers).</param>
-    /// <param name="dtype">Compute dtype, "float32" or "bfloat16", as model.dtype of a training config.</param>
+    /// <param name="dtype">Compute dtype, "auto", "float32" or "bfloat16", as model.dtype of a training config. To compare with a
+    /// run's logged numbers, give the dtype the run computed in (its config's resolved.dtype).</param>
     public static IReadOnlyDictionary<string, ValidationResult> Evaluate(string modelDir, IReadOnlyList<ValidationSet> sets, int microBatch,
-        string dtype = "float32", int threads = 0)
+        string dtype = ComputePrecision.Auto, int threads = 0)
     {
         if (microBatch <= 0) throw new ArgumentOutOfRangeException(nameof(microBatch), microBatch, "must be positive");
-        TorchRuntime.Initialise(threads);
-        var scalar = DtypeNames.Parse(dtype) ?? throw new Core.CptLabException($"dtype '{dtype}' is not float32 or bfloat16");
+        TorchRuntime.Initialise(CpuLoad.ChooseThreads(threads).Threads);
+        var scalar = ComputePrecision.IsAuto(dtype)
+            ? ComputePrecision.ForInference(modelDir, null).Dtype
+            : DtypeNames.Parse(dtype) ?? throw new Core.CptLabException($"dtype '{dtype}' is not auto, float32 or bfloat16");
         using var model = HfCheckpoint.Load(modelDir, scalar);
         return Evaluate(model, sets, microBatch, modelDir);
     }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CptLab.Core;
 using CptLab.Model;
+using CptLab.Model.Hardware;
 
 namespace CptLab.Training;
 
@@ -18,7 +19,8 @@ public sealed record TrainConfig
     public string? ModelConfigPath { get; init; }
     /// <summary>A Hugging Face checkpoint to continue from (continual pre-training).</summary>
     public string? InitFrom { get; init; }
-    public string ComputeDtype { get; init; } = "float32";
+    /// <summary>Compute precision: "auto" (the faster of float32 and bfloat16 on this machine, see ComputePrecision), "float32" or "bfloat16".</summary>
+    public string ComputeDtype { get; init; } = ComputePrecision.Auto;
 
     // data
     public string? Data { get; init; }
@@ -58,13 +60,25 @@ public sealed record TrainConfig
     public double RollbackLrFactor { get; init; } = 0.5;
 
     public long Seed { get; init; }
+    /// <summary>Intra-op threads; 0: the cores free when the run starts.</summary>
     public int Threads { get; init; }
     public bool MeasurePeakFlops { get; init; } = true;
+
+    /// <summary>
+    /// The dtype and threads the run actually computes with, chosen by the trainer when the run starts and kept in
+    /// the run's config.json and every checkpoint, so a resumed run computes exactly as before on any machine.
+    /// </summary>
+    public RunNumerics? Resolved { get; init; }
 
     public long TokensPerMicroBatch => (long)MicroBatchSize * SeqLen;
     public int AccumulationSteps => (int)(GlobalBatchTokens / TokensPerMicroBatch);
     public long TotalSteps => BudgetTokens / GlobalBatchTokens;
     public long WarmupSteps => (WarmupTokens + GlobalBatchTokens - 1) / GlobalBatchTokens;
+
+    /// <summary>The architecture of the model this config trains: the base checkpoint's, the flavor's or the config file's.</summary>
+    public LlamaConfig LoadModelConfig() =>
+        InitFrom is { } dir ? LlamaConfig.Load(Path.Combine(dir, HfCheckpoint.ConfigFile)) :
+        Flavor is { } f ? Flavors.Get(f) : LlamaConfig.Load(ModelConfigPath!);
 
     public LrSchedule BuildSchedule() =>
         new LrSchedule(Schedule, Lr, TotalSteps, WarmupSteps, MinLrRatio, DecayFraction, Anneal, WarmupInitLr).Validate("train config");
@@ -73,8 +87,15 @@ public sealed record TrainConfig
     {
         int models = (Flavor is null ? 0 : 1) + (ModelConfigPath is null ? 0 : 1) + (InitFrom is null ? 0 : 1);
         if (models != 1) throw new ConfigException(source, "model", "give exactly one of model.flavor, model.config or model.init_from");
-        if (DtypeNames.Parse(ComputeDtype) is not (TorchSharp.torch.ScalarType.Float32 or TorchSharp.torch.ScalarType.BFloat16))
-            throw new ConfigException(source, "model.dtype", $"'{ComputeDtype}' must be float32 or bfloat16");
+        if (!ComputePrecision.IsAuto(ComputeDtype) && DtypeNames.Parse(ComputeDtype) is not (TorchSharp.torch.ScalarType.Float32 or TorchSharp.torch.ScalarType.BFloat16))
+            throw new ConfigException(source, "model.dtype", $"'{ComputeDtype}' must be auto, float32 or bfloat16");
+        if (Threads < 0) throw new ConfigException(source, "threads", $"{Threads} must be ≥ 0 (0: the free cores)");
+        if (Resolved is { } n)
+        {
+            if (DtypeNames.Parse(n.Dtype) is not (TorchSharp.torch.ScalarType.Float32 or TorchSharp.torch.ScalarType.BFloat16))
+                throw new ConfigException(source, "resolved.dtype", $"'{n.Dtype}' must be float32 or bfloat16");
+            if (n.Threads <= 0) throw new ConfigException(source, "resolved.threads", $"{n.Threads} must be positive");
+        }
         if (SeqLen <= 1) throw new ConfigException(source, "data.seq_len", $"{SeqLen} must be > 1");
         if (MicroBatchSize <= 0) throw new ConfigException(source, "batch.micro_batch_size", $"{MicroBatchSize} must be positive");
         if (GlobalBatchTokens <= 0 || GlobalBatchTokens % TokensPerMicroBatch != 0)
@@ -116,6 +137,7 @@ public sealed record TrainConfig
         var eval = r.Section("eval");
         var ckpt = r.Section("checkpoint");
         var guards = r.Section("guards");
+        var resolved = r.Has("resolved") ? r.Section("resolved") : null;
         var d = new TrainConfig();
         var config = new TrainConfig
         {
@@ -151,6 +173,9 @@ public sealed record TrainConfig
             Seed = r.Long("seed") ?? d.Seed,
             Threads = r.Int("threads") ?? d.Threads,
             MeasurePeakFlops = r.Bool("measure_peak_flops") ?? d.MeasurePeakFlops,
+            Resolved = resolved is null ? null : new RunNumerics(
+                resolved.RequiredString("dtype"), resolved.Int("threads") ?? throw resolved.Error("threads", "missing"),
+                resolved.String("dtype_reason") ?? "", resolved.String("threads_reason") ?? ""),
         };
         r.RejectUnknown();
         return config.Validate(source);
@@ -166,7 +191,7 @@ public sealed record TrainConfig
         if (InitFrom is not null) model["init_from"] = InitFrom;
         var data = new JsonObject { ["seq_len"] = SeqLen };
         if (Data is not null) data["mixture"] = Data;
-        return new JsonObject
+        var json = new JsonObject
         {
             ["model"] = model,
             ["data"] = data,
@@ -189,10 +214,19 @@ public sealed record TrainConfig
             ["threads"] = Threads,
             ["measure_peak_flops"] = MeasurePeakFlops,
         };
+        if (Resolved is { } n)
+            json["resolved"] = new JsonObject { ["dtype"] = n.Dtype, ["threads"] = n.Threads, ["dtype_reason"] = n.DtypeReason, ["threads_reason"] = n.ThreadsReason };
+        return json;
     }
 
     /// <summary>The derived sizes, printed at start-up (nanoGPT prints tokens per iteration the same way).</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"tokens/step {GlobalBatchTokens:N0} = {MicroBatchSize} seqs × {SeqLen} tokens × {AccumulationSteps} accumulation; " +
         $"{TotalSteps:N0} steps for {BudgetTokens:N0} tokens; warmup {WarmupSteps} steps; peak lr {Lr:G3} ({Schedule.ToString().ToLowerInvariant()})");
+}
+
+/// <summary>What a run computes with: the dtype and thread count, each with the reason it was chosen.</summary>
+public sealed record RunNumerics(string Dtype, int Threads, string DtypeReason, string ThreadsReason)
+{
+    public TorchSharp.torch.ScalarType ScalarType => DtypeNames.Parse(Dtype)!.Value;
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using CptLab.Core;
 using CptLab.Model;
+using CptLab.Model.Hardware;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -51,7 +52,6 @@ public static class Trainer
         config.Validate();
         if (data.SequenceLength != config.SeqLen)
             throw new CptLabException($"the data yields sequences of {data.SequenceLength} tokens but the config says data.seq_len = {config.SeqLen}");
-        TorchRuntime.Initialise(config.Threads);
         Directory.CreateDirectory(runDir);
         var checkpointsDir = Path.Combine(runDir, CheckpointsDir);
         TrainingCheckpoint.RemoveIncomplete(checkpointsDir);
@@ -59,7 +59,9 @@ public static class Trainer
         if (!resume && existing.Count > 0)
             throw new CptLabException($"{runDir} already holds checkpoints of a run; resume it with --resume, or choose a new run folder");
 
-        var computeType = DtypeNames.Parse(config.ComputeDtype)!.Value;
+        // Dtype and threads: chosen now for a new run, the recorded ones for a resumed run (exact resume needs them).
+        config = RunNumericsChoice.Apply(config, resume && existing.Count > 0 ? existing[^1].Dir : null, hooks.Log);
+        var computeType = config.Resolved?.ScalarType ?? DtypeNames.Parse(config.ComputeDtype)!.Value;
         using var run = new RunState(config, computeType);
         var configJson = config.ToJson();
         var schedule = config.BuildSchedule();
@@ -81,9 +83,14 @@ public static class Trainer
             AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFileName), configJson.ToJsonString(Json.Indented) + "\n");
         }
         hooks.Log?.Invoke(config.Describe());
-        hooks.Log?.Invoke($"model {ModelMath.ParameterCount(run.Master.Config):N0} parameters, compute {config.ComputeDtype}, {get_num_threads()} threads");
+        hooks.Log?.Invoke($"model {ModelMath.ParameterCount(run.Master.Config):N0} parameters");
+        hooks.Log?.Invoke(config.Resolved is { } numerics
+            ? $"compute {numerics.Dtype} ({numerics.DtypeReason}); {numerics.Threads} thread(s) ({numerics.ThreadsReason}); OpenMP wait policy {TorchRuntime.OmpWaitPolicy}"
+            : $"compute {config.ComputeDtype}, {get_num_threads()} thread(s)");
 
-        double peak = config.MeasurePeakFlops ? PeakFlops.Measure(computeType) : double.NaN;
+        // MFU divides by the machine's cached quiet peak for this dtype and thread count, named here.
+        var peak = config.MeasurePeakFlops ? MatmulRate.Get(computeType) : null;
+        if (peak is not null) hooks.Log?.Invoke($"MFU against the {peak.Describe()}");
         double flopsPerToken = ModelMath.TrainingFlopsPerToken(run.Master.Config, config.SeqLen);
         using var metrics = new Metrics(Path.Combine(runDir, MetricsFileName));
         int consecutiveSkips = 0;
@@ -113,7 +120,8 @@ public static class Trainer
             double seconds = sw.Elapsed.TotalSeconds;
             state = state with { Step = step + 1, Tokens = state.Tokens + config.GlobalBatchTokens, DataState = data.SaveState() };
             double tps = config.GlobalBatchTokens / seconds;
-            double mfu = tps * flopsPerToken / peak;
+            if (peak is not null) peak = MatmulRate.Observe(peak, tps * flopsPerToken);
+            double mfu = peak is null ? double.NaN : tps * flopsPerToken / peak.Flops;
             metrics.Step(state.Step, state.Tokens, lr, loss, gradNorm, tps, double.IsFinite(mfu) ? mfu : null, skipped: !finite);
             hooks.Progress?.Report(new TrainProgress(state.Step, config.TotalSteps, state.Tokens, lr, loss, gradNorm, tps, mfu));
 
@@ -237,16 +245,9 @@ internal sealed class RunState : IDisposable
 
     public void InitialiseWeights(TrainConfig config)
     {
-        if (config.InitFrom is { } dir)
-        {
-            Build(LlamaConfig.Load(Path.Combine(dir, HfCheckpoint.ConfigFile)));
-            HfCheckpoint.LoadWeights(_master!, dir);
-        }
-        else
-        {
-            Build(config.Flavor is { } f ? Flavors.Get(f) : LlamaConfig.Load(config.ModelConfigPath!));
-            _master!.InitWeights(config.Seed);
-        }
+        Build(config.LoadModelConfig());
+        if (config.InitFrom is { } dir) HfCheckpoint.LoadWeights(_master!, dir);
+        else _master!.InitWeights(config.Seed);
     }
 
     public TrainerState RestoreFrom(string dir, long step, JsonObject configJson)

@@ -76,7 +76,8 @@ public sealed class RunningServer : IAsyncDisposable
 
     public static async Task<RunningServer> StartAsync(Func<ServerOptions, ServerOptions>? configure = null, Func<ServedModel>? load = null)
     {
-        var options = new ServerOptions { ModelDir = TestModelDir.Path, Port = 0, Scheduler = new SchedulerOptions { Threads = 1 } };
+        // float32 as asked, not auto: the tests compare with the library's float32 numbers on every CPU.
+        var options = new ServerOptions { ModelDir = TestModelDir.Path, Port = 0, Dtype = ScalarType.Float32, Scheduler = new SchedulerOptions { Threads = 1 } };
         if (configure is not null) options = configure(options);
         var server = load is null ? await ChatServer.StartAsync(options) : await ChatServer.StartAsync(options, load);
         if (load is null) await server.Scheduler.Loaded.WaitAsync(TimeSpan.FromSeconds(60));

@@ -54,6 +54,8 @@ public static class Surface
 public sealed class FakeExecutor(double noise = 0.004, double lrShift = 0) : IRunExecutor
 {
     public ConcurrentQueue<string> Calls { get; } = new();
+    /// <summary>Each call's thread count and the compute dtype of its config.</summary>
+    public ConcurrentQueue<(int Threads, string Dtype)> Numerics { get; } = new();
     /// <summary>Per run id, the results to give on successive calls (then a normal finish).</summary>
     public ConcurrentDictionary<string, Queue<ExecKind>> Script { get; } = new();
     /// <summary>Called before each run; tests cancel the runner from here.</summary>
@@ -72,6 +74,7 @@ public sealed class FakeExecutor(double noise = 0.004, double lrShift = 0) : IRu
             if (kind == ExecKind.Interrupted) return new ExecResult(kind, 137, null, "killed (exit code 137)");
         }
         var cfg = CptLab.Training.TrainConfig.Load(job.ConfigPath);
+        Numerics.Enqueue((job.Threads, cfg.ComputeDtype));
         // The surface's LR axis can be shifted (another proxy size prefers another LR).
         var (zh, en) = Surface.Losses(job.Almr, job.Lr * Math.Pow(10, -lrShift), job.Seed, noise);
         if (Diverge.Contains(job.Id)) zh = double.NaN;
@@ -89,6 +92,6 @@ public sealed class FakeExecutor(double noise = 0.004, double lrShift = 0) : IRu
             new RunOutcome(curve, final, RunMetrics.ByLanguage(final, job.Languages), steps, steps * cfg.GlobalBatchTokens), null);
     }
 
-    public IReadOnlyList<SourceLoss> EvaluateBase(SweepSpec spec, string blendPath, int threads) =>
+    public IReadOnlyList<SourceLoss> EvaluateBase(SweepSpec spec, string blendPath, int threads, string dtype) =>
         [new SourceLoss(0, 0, "en-web", Surface.EnBase, 1, 100), new SourceLoss(0, 0, "zh-web", Surface.ZhBase, 1, 100)];
 }

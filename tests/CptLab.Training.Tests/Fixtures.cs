@@ -66,6 +66,7 @@ static class Fixtures
     public static TrainConfig Config(int seqLen = 16, int micro = 2, long globalTokens = 64, long budget = 64 * 12) => new TrainConfig
     {
         ModelConfigPath = ModelConfig(),
+        ComputeDtype = "float32", // as named in the tests, on every CPU (dtype auto has its own tests)
         SeqLen = seqLen,
         MicroBatchSize = micro,
         GlobalBatchTokens = globalTokens,
