@@ -67,6 +67,7 @@ public static class ComputePrecision
             if (SlowDtypeWarning(r) is { } w) warn?.Invoke(w);
             return new PrecisionChoice(r, "as asked");
         }
+        if (!Directory.Exists(modelDir)) throw new Core.CptLabException($"{modelDir}: model directory not found");
         var config = LlamaConfig.Load(Path.Combine(modelDir, HfCheckpoint.ConfigFile));
         var choice = Choose(config, Workload.Inference, tokens: 64, seqLen: 64);
         return choice with { Reason = "auto: " + choice.Reason };
