@@ -4,7 +4,8 @@
 // shapes, and under thread and load conditions.
 // Options: --flavor NAME | --demo quick-small|quick-large|default-small|default-large, --dtype float32|bfloat16|auto,
 // --batch B --seq T (default: the demo's own for --demo, else 8 × 256), --steps N, --warmup N, --threads N
-// (0: the trainer's choice, the free cores), --max-seconds S (stop measuring after S seconds, at least 3 steps).
+// (0: the trainer's choice, the free cores), --max-seconds S (stop measuring after S seconds, once --min-steps N,
+// default 3, are measured).
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -19,6 +20,7 @@ var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDict
 int Int(string key, int fallback) => opts.TryGetValue(key, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 string dtype = opts.GetValueOrDefault("dtype", "float32");
 int warmup = Int("warmup", 2);
+int minSteps = Int("min-steps", 3);
 int steps = Int("steps", 10);
 int threads = Int("threads", Environment.ProcessorCount);
 double maxSeconds = opts.TryGetValue("max-seconds", out var ms) ? double.Parse(ms, CultureInfo.InvariantCulture) : double.PositiveInfinity;
@@ -61,8 +63,8 @@ var hooks = new TrainerHooks
 {
     Log = line => { if (line.StartsWith("compute ", StringComparison.Ordinal)) numerics = line; },
     Progress = new SyncProgress<TrainProgress>(_ => { times.Add(sw.Elapsed.TotalSeconds); sw.Restart(); }),
-    // Past the time cap, stop once three steps are measured (bf16 emulated on AVX2 takes seconds a step).
-    StopAfter = _ => wall.Elapsed.TotalSeconds > maxSeconds && times.Count >= warmup + 3,
+    // Past the time cap, stop once --min-steps steps are measured (bf16 emulated on AVX2 takes seconds to minutes a step).
+    StopAfter = _ => wall.Elapsed.TotalSeconds > maxSeconds && times.Count >= warmup + minSteps,
 };
 Trainer.Run(config, new RandomTokens(seq, model.VocabSize), Path.Combine(dir, "run"), resume: false, hooks);
 var chosen = TrainConfig.Load(Path.Combine(dir, "run", Trainer.ConfigFileName)).Resolved!;

@@ -12,6 +12,8 @@ namespace CptLab.Cli;
 /// <summary>`cptlab data prepare|mix|stats|inspect|train-tokenizer`: thin verbs over CptLab.Data.</summary>
 public static class DataCommands
 {
+    const string TokenizerAdvice = "point --tokenizer at a tokenizer.json, a tokenizer.model or a folder holding one";
+
     public static Command Create()
     {
         var data = new Command("data", "Corpora → cleaned, tokenized Megatron shards → token-exact ALMR mixtures.");
@@ -62,7 +64,7 @@ public static class DataCommands
         {
             var specs = ReadSources(r.GetValue(sources), r.GetValue(sourcesFile), r.GetValue(textField));
             var tokPath = r.GetValue(tokenizer)!;
-            var tok = TextTokenizer.Load(tokPath);
+            var tok = TextTokenizer.Load(tokPath, TokenizerAdvice);
             var options = new PrepareOptions
             {
                 Sources = specs, OutputDir = r.GetValue(outDir)!.FullName, TokenizerPath = tok.SourcePath,
@@ -161,12 +163,12 @@ public static class DataCommands
             if (r.GetValue(blend) is { } b)
             {
                 var plan = BlendPlan.Load(b.FullName);
-                var tok = TextTokenizer.Load(r.GetValue(tokenizer) ?? PrepareManifest.Load(plan.DataDir).Tokenizer);
+                var tok = TextTokenizer.Load(r.GetValue(tokenizer) ?? PrepareManifest.Load(plan.DataDir).Tokenizer, TokenizerAdvice);
                 Console.Write(DataReport.Inspect(plan, tok, r.GetValue(count)));
             }
             else if (r.GetValue(dataDir) is { } d && r.GetValue(source) is { } s)
             {
-                var tok = TextTokenizer.Load(r.GetValue(tokenizer) ?? PrepareManifest.Load(d.FullName).Tokenizer);
+                var tok = TextTokenizer.Load(r.GetValue(tokenizer) ?? PrepareManifest.Load(d.FullName).Tokenizer, TokenizerAdvice);
                 Console.Write(DataReport.InspectSource(d.FullName, s, tok, r.GetValue(count)));
             }
             else throw new CptLabException("give --blend, or --data with --source");

@@ -20,10 +20,11 @@ public static class ServeCommands
         var maxTokens = new Option<int>("--max-batched-tokens") { Description = "Most tokens fed to the model per step (running sequences + admitted prompts).", DefaultValueFactory = _ => 2048 };
         var maxCache = new Option<long>("--max-kv-tokens") { Description = "Most KV-cache positions held at once by the running batch (each sequence holds prompt + max_tokens); 0 = no limit.", DefaultValueFactory = _ => 0 };
         var maxWaiting = new Option<int>("--max-waiting") { Description = "Most requests queued for admission; more are answered 429.", DefaultValueFactory = _ => 256 };
+        var quiet = new Option<bool>("--no-request-log") { Description = "Do not log a line per request (time, client, method, path, status, wall time) to stderr." };
         var (dtype, threads, template) = Common();
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models) with a web chat page at /.")
         {
-            model, host, port, apiKey, name, maxSeqs, maxTokens, maxCache, maxWaiting, dtype, threads, template,
+            model, host, port, apiKey, name, maxSeqs, maxTokens, maxCache, maxWaiting, dtype, threads, template, quiet,
         };
         cmd.SetAction(r => CliAction.Run(() =>
         {
@@ -31,7 +32,7 @@ public static class ServeCommands
             {
                 ModelDir = r.GetValue(model)!.FullName, Host = r.GetValue(host)!, Port = r.GetValue(port),
                 ApiKey = r.GetValue(apiKey) ?? (Environment.GetEnvironmentVariable("CPTLAB_API_KEY") is { Length: > 0 } key ? key : null),
-                ServedModelName = r.GetValue(name), Dtype = ParseDtype(r.GetValue(dtype)), ChatTemplate = r.GetValue(template), LogRequests = true,
+                ServedModelName = r.GetValue(name), Dtype = ParseDtype(r.GetValue(dtype)), ChatTemplate = r.GetValue(template), RequestLog = r.GetValue(quiet) ? null : Console.Error.WriteLine,
                 Scheduler = new SchedulerOptions
                 {
                     MaxConcurrentSequences = r.GetValue(maxSeqs), MaxBatchedTokens = r.GetValue(maxTokens), MaxCacheTokens = r.GetValue(maxCache), MaxWaiting = r.GetValue(maxWaiting), Threads = r.GetValue(threads),

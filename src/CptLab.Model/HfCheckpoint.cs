@@ -8,7 +8,9 @@ namespace CptLab.Model;
 /// <summary>
 /// Checkpoints in the Hugging Face layout: <c>config.json</c>, <c>generation_config.json</c>, and the weights in
 /// <c>model.safetensors</c> or in shards listed by <c>model.safetensors.index.json</c>, under the Hub's tensor
-/// names. A Llama-3 checkpoint from the Hub loads as it is; what this writes loads in transformers.
+/// names (<see cref="HfTensorNames"/>). What this writes follows that layout, and an independent PyTorch reader
+/// (tools/check_with_pytorch.py) loads it and generates the same tokens; loading in transformers itself is not
+/// tested here (no PyPI on the build machines), so no claim is made for it.
 /// </summary>
 public static class HfCheckpoint
 {
@@ -116,7 +118,7 @@ public static class HfCheckpoint
             var missing = parameters.Keys.Where(n => !owner.ContainsKey(n)).ToList();
             if (missing.Count > 0)
                 throw new CptLabException($"{dir}: checkpoint lacks {missing.Count} tensor(s) the model needs: {Names(missing)} — is config.json the one for these weights?");
-            var unexpected = owner.Keys.Where(n => !parameters.ContainsKey(n) && !(n == "lm_head.weight" && model.Config.TieWordEmbeddings)).ToList();
+            var unexpected = owner.Keys.Where(n => !parameters.ContainsKey(n) && !HfTensorNames.IsIgnoredExtra(n, model.Config)).ToList();
             if (unexpected.Count > 0)
                 throw new CorruptFileException(owner[unexpected[0]].Path, $"{unexpected.Count} tensor(s) the model does not have: {Names(unexpected)} — is config.json the one for these weights?");
 

@@ -250,7 +250,7 @@ public sealed class DecoderLayer : nn.Module<Tensor, AttentionContext, Tensor>
 }
 
 /// <summary>The transformer body ("model." in Hugging Face names): embedding, layers, final norm.</summary>
-public sealed class LlamaBody : nn.Module<Tensor, KvCache?, Tensor>
+public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
 {
     [ComponentName(Name = "embed_tokens")] readonly TokenEmbedding _embedTokens;
     [ComponentName(Name = "layers")] readonly ModuleList<DecoderLayer> _layers;
@@ -258,7 +258,7 @@ public sealed class LlamaBody : nn.Module<Tensor, KvCache?, Tensor>
     readonly double[] _invFreq; // derived from the config, not a parameter and not in the checkpoint
     readonly ScalarType _dtype;
 
-    public LlamaBody(LlamaConfig c, ScalarType dtype) : base(nameof(LlamaBody))
+    public LlamaModel(LlamaConfig c, ScalarType dtype) : base(nameof(LlamaModel))
     {
         _dtype = dtype;
         _embedTokens = new TokenEmbedding(c.VocabSize, c.HiddenSize, dtype);
@@ -313,21 +313,21 @@ public sealed class LlamaBody : nn.Module<Tensor, KvCache?, Tensor>
 /// </summary>
 public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
 {
-    [ComponentName(Name = "model")] readonly LlamaBody _model;
+    [ComponentName(Name = "model")] readonly LlamaModel _model;
     [ComponentName(Name = "lm_head")] readonly Projection? _lmHead;
 
     public LlamaForCausalLM(LlamaConfig config, ScalarType? dtype = null) : base(nameof(LlamaForCausalLM))
     {
         Config = config.Validate();
         Dtype = dtype ?? DtypeNames.Parse(config.TorchDtype)!.Value;
-        _model = new LlamaBody(config, Dtype);
+        _model = new LlamaModel(config, Dtype);
         if (!config.TieWordEmbeddings) _lmHead = new Projection(config.HiddenSize, config.VocabSize, false, Dtype);
         RegisterComponents();
     }
 
     public LlamaConfig Config { get; }
     public ScalarType Dtype { get; }
-    public LlamaBody Body => _model;
+    public LlamaModel Body => _model;
 
     public Tensor forward(Tensor ids) => forward(ids, null);
 

@@ -26,8 +26,11 @@ public sealed record ServerOptions
     /// <summary>"auto" (from tokenizer_config.json), "llama3" or "chatml".</summary>
     public string? ChatTemplate { get; init; }
     public SchedulerOptions Scheduler { get; init; } = new();
-    /// <summary>Log each request to the console (the serve verb); tests keep quiet.</summary>
-    public bool LogRequests { get; init; }
+    /// <summary>
+    /// Receives one line per finished request (time, method, path, status, wall time, client): the serve verb writes
+    /// them to stderr; null logs nothing (tests).
+    /// </summary>
+    public Action<string>? RequestLog { get; init; }
 
     public string ModelName => ServedModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(ModelDir)));
 }
@@ -66,7 +69,8 @@ public sealed class ChatServer : IAsyncDisposable
         {
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
             builder.Logging.ClearProviders();
-            if (options.LogRequests) builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+            // Kestrel's own warnings and errors (a bad request line, a failed bind) on the console; requests are logged by RequestLog.
+            if (options.RequestLog is not null) builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
             builder.WebHost.ConfigureKestrel(k =>
             {
                 if (ip is null) k.ListenLocalhost(options.Port);

@@ -26,6 +26,7 @@ sealed class OpenAiEndpoints(BatchScheduler scheduler, ServerOptions options)
 
     public void Map(WebApplication app)
     {
+        if (options.RequestLog is { } log) app.Use((ctx, next) => LogRequest(ctx, next, log));
         app.Use(Guard);
         app.MapGet("/", ctx => Page(ctx, "index.html", "text/html; charset=utf-8"));
         app.MapGet("/health", Health);
@@ -44,6 +45,23 @@ sealed class OpenAiEndpoints(BatchScheduler scheduler, ServerOptions options)
     }
 
     object ModelCard() => new { id = options.ModelName, @object = "model", created = _startedAt, owned_by = "cptlab", max_model_len = scheduler.State == EngineState.Ready ? scheduler.Model.ContextLength : (int?)null };
+
+    /// <summary>One line per request once its response is complete (a streamed reply: when the stream ends).</summary>
+    static async Task LogRequest(HttpContext ctx, RequestDelegate next, Action<string> log)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            await next(ctx);
+        }
+        finally
+        {
+            var ms = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            var aborted = ctx.RequestAborted.IsCancellationRequested ? " (client disconnected)" : "";
+            log(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ} {ctx.Connection.RemoteIpAddress} {ctx.Request.Method} {ctx.Request.Path} {ctx.Response.StatusCode} {ms:0} ms{aborted}"));
+        }
+    }
 
     /// <summary>Error JSON for everything that escapes a handler, and the API key check for /v1/*.</summary>
     async Task Guard(HttpContext ctx, RequestDelegate next)

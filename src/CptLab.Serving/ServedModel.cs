@@ -45,7 +45,9 @@ public sealed class ServedModel : IDisposable
     {
         if (!Directory.Exists(dir)) throw new CptLabException($"{dir}: model directory not found");
         var template = ChatTemplate.ForModel(dir, chatTemplate);
-        var tokenizer = TextTokenizer.Load(dir);
+        var tokenizer = TextTokenizer.Load(dir,
+            "a model folder to serve needs its tokenizer: copy tokenizer.json (and tokenizer_config.json, for the chat template) into it " +
+            "from the model it was trained from, or from the tokenizer its training data was prepared with (the data folder's manifest names it)");
         var precision = ComputePrecision.ForInference(dir, dtype, warn);
         var model = HfCheckpoint.Load(dir, precision.Dtype);
         model.eval();

@@ -149,7 +149,11 @@ public static class SweepRunner
     /// </summary>
     static string ComputeDtype(SweepSpec spec, SweepStore store, int threads, Action<string> log)
     {
-        var recorded = store.GetMeta(ComputeDtypeKey);
+        // A sweep made before the dtype was recorded: its runs' own configs say what they computed in.
+        var recorded = store.GetMeta(ComputeDtypeKey) ?? store.Runs()
+            .Select(r => Path.Combine(r.RunDir, Trainer.ConfigFileName)).Where(File.Exists)
+            .Select(f => TrainConfig.Load(f)).Select(c => c.Resolved?.Dtype ?? StoredDtypes.Normalise(c.ComputeDtype))
+            .FirstOrDefault(d => d is not null);
         var asked = spec.RunConfig(spec.Almrs[0], spec.Lrs[0], spec.Seeds[0], Path.Combine(spec.DataDir, "blend.json"), threads);
         string chosen, why;
         if (ComputePrecision.IsAuto(asked.ComputeDtype))
@@ -163,6 +167,7 @@ public static class SweepRunner
         {
             if (recorded != chosen)
                 log($"this machine would compute in {chosen} ({why}); the sweep keeps {recorded}, the dtype of its runs so far, so that they stay comparable");
+            store.SetMeta(ComputeDtypeKey, recorded);
             return recorded;
         }
         store.SetMeta(ComputeDtypeKey, chosen);

@@ -26,8 +26,6 @@ public class PrepareTests
         en.Add(Corpus.JsonLine(Corpus.Chinese(99)));                                                                  // wrong language
         en.Add(Corpus.JsonLine("hi"));                                                                                // too short
         en.Add("");                                                                                                   // blank line: no record
-        var enBytes = new List<byte>(Encoding.UTF8.GetBytes(string.Join("\n", en) + "\n"));
-        enBytes.AddRange("{\"text\": \"bad bytes \xFF\xFE here in an otherwise fine line\"}\n"u8.ToArray().Select(b => b));
         var badUtf8 = Encoding.UTF8.GetBytes("{\"text\": \"bad bytes XX here in an otherwise fine record\"}\n");
         var at = Array.IndexOf(badUtf8, (byte)'X');
         badUtf8[at] = 0xFF; badUtf8[at + 1] = 0xFE;

@@ -64,4 +64,22 @@ public class ErrorTests(SharedServer shared)
         using var health = await server.Http.GetAsync("health"); // probes need no key
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
     }
+
+    [Fact]
+    public async Task Each_request_is_logged_once_with_its_status_after_it_ends()
+    {
+        var lines = new List<string>();
+        await using var server = await RunningServer.StartAsync(o => o with { RequestLog = l => { lock (lines) lines.Add(l); } });
+        var ok = await server.PostAsync("v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 3}");
+        var bad = await server.PostAsync("v1/chat/completions", "{\"messages\": []}");
+        Assert.Equal(200, ok.Status);
+        Assert.Equal(400, bad.Status);
+        await RunningServer.Eventually(() => { lock (lines) return lines.Count >= 2; }, "two request lines");
+        lock (lines)
+        {
+            Assert.Equal(2, lines.Count);
+            Assert.Single(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \S+ POST /v1/chat/completions 200 \d+ ms$"));
+            Assert.Single(lines, l => l.Contains("POST /v1/chat/completions 400 ", StringComparison.Ordinal));
+        }
+    }
 }

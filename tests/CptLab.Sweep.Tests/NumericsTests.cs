@@ -50,4 +50,37 @@ public class NumericsTests(SweepFixture fx)
         using var s2 = SweepStore.Open(fresh, create: false);
         Assert.Equal(here.Name, s2.GetMeta(SweepRunner.ComputeDtypeKey));
     }
+
+    [Fact]
+    public void A_sweep_from_before_the_record_keeps_the_dtype_its_runs_were_made_in()
+    {
+        using var cache = MachineCache.UseDirectory(Directory.CreateTempSubdirectory("cptlab-cache-").FullName);
+        var dir = NewDir();
+        SweepRunner.Run(SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(2, 2))), dir, new RunnerOptions { Executor = new FakeExecutor() });
+        TorchRuntime.Initialise(1);
+        var here = ComputePrecision.Choose(LlamaConfig.Load(Path.Combine(fx.BaseCheckpoint, HfCheckpoint.ConfigFile)), Workload.Training, tokens: 4 * 32, seqLen: 32);
+        var other = here.Name == "float32" ? "bfloat16" : "float32";
+        // As an older CptLab left it: no recorded dtype, and a run whose trainer config names the dtype explicitly.
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir, SweepStore.FileName)};Pooling=False"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "DELETE FROM meta WHERE key = $k";
+            cmd.Parameters.AddWithValue("$k", SweepRunner.ComputeDtypeKey);
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+        using (var store = SweepStore.Open(dir, create: false))
+        {
+            var run = store.Runs()[0];
+            var old = TrainConfig.Load(Path.Combine(run.RunDir, SweepRunner.RunConfigFileName)) with { ComputeDtype = other };
+            File.WriteAllText(Path.Combine(run.RunDir, Trainer.ConfigFileName), old.ToJson().ToJsonString());
+        }
+        // The grid grows (allowed on resume); the new runs must be made in the old runs' dtype.
+        var exec = new FakeExecutor();
+        SweepRunner.Run(SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(3, 2))), dir, new RunnerOptions { Executor = exec });
+        Assert.NotEmpty(exec.Numerics);
+        Assert.All(exec.Numerics, n => Assert.Equal(other, n.Dtype));
+        using var after = SweepStore.Open(dir, create: false);
+        Assert.Equal(other, after.GetMeta(SweepRunner.ComputeDtypeKey));
+    }
 }

@@ -1,3 +1,4 @@
+using CptLab.Core;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
 
@@ -20,20 +21,12 @@ public sealed class MinHasher
         ShingleSize = shingleSize;
         _a = new ulong[permutations];
         _b = new ulong[permutations];
-        var state = 0x9E3779B97F4A7C15UL; // fixed: signatures must not depend on the run
+        var state = SplitMix64.Gamma; // fixed: signatures must not depend on the run
         for (var i = 0; i < permutations; i++)
         {
-            _a[i] = SplitMix(ref state) | 1;
-            _b[i] = SplitMix(ref state);
+            _a[i] = SplitMix64.Next(ref state) | 1;
+            _b[i] = SplitMix64.Next(ref state);
         }
-    }
-
-    static ulong SplitMix(ref ulong s)
-    {
-        var z = s += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
     }
 
     public uint[] Signature(string text)

@@ -212,7 +212,7 @@ public sealed class MixtureSampler : IDisposable
         {
             if (epoch != _permEpoch)
             {
-                _perm = Permutation(data.Count, _sourceSeed + (ulong)epoch * 0x9E3779B97F4A7C15UL);
+                _perm = Permutation(data.Count, _sourceSeed + (ulong)epoch * SplitMix64.Gamma);
                 _permEpoch = epoch;
             }
             return _perm[document];
@@ -225,18 +225,10 @@ public sealed class MixtureSampler : IDisposable
             var state = seed;
             for (var i = n - 1; i > 0; i--)
             {
-                var j = (int)(SplitMix(ref state) % (ulong)(i + 1));
+                var j = (int)(SplitMix64.Next(ref state) % (ulong)(i + 1));
                 (p[i], p[j]) = (p[j], p[i]);
             }
             return p;
-        }
-
-        static ulong SplitMix(ref ulong s)
-        {
-            var z = s += 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
         }
 
         static ulong Hash(string s) => System.IO.Hashing.XxHash64.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(s));

@@ -48,7 +48,9 @@ public sealed class TextTokenizer : ITextTokenizer
     /// Loads `tokenizer.json` or a tiktoken `tokenizer.model`; <paramref name="path"/> may be either file or a
     /// model folder holding one (tokenizer.json preferred).
     /// </summary>
-    public static TextTokenizer Load(string path)
+    /// <param name="whatToDo">The advice the error gives when a folder holds neither file; each caller knows its own
+    /// options (a --tokenizer flag, files to copy), so the message never names one that does not exist.</param>
+    public static TextTokenizer Load(string path, string whatToDo = "give a tokenizer.json or tokenizer.model file, or a folder holding one")
     {
         if (Directory.Exists(path))
         {
@@ -56,7 +58,7 @@ public sealed class TextTokenizer : ITextTokenizer
             var model = Path.Combine(path, "tokenizer.model");
             if (File.Exists(json)) return FromHuggingFaceJson(json);
             if (File.Exists(model)) return FromTiktokenFile(model);
-            throw new CptLabException($"{path}: no tokenizer.json or tokenizer.model in this folder; point --tokenizer at a model folder or a tokenizer file");
+            throw new CptLabException($"{path}: no tokenizer.json or tokenizer.model in this folder; {whatToDo}");
         }
         if (!File.Exists(path)) throw new CptLabException($"{path}: tokenizer file not found");
         return path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? FromHuggingFaceJson(path) : FromTiktokenFile(path);

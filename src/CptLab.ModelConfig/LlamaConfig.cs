@@ -60,7 +60,7 @@ public sealed record LlamaConfig
             throw new ConfigException(source, "rope_theta", $"{RopeTheta} must be a positive number");
         if (!(RmsNormEps > 0) || RmsNormEps >= 1)
             throw new ConfigException(source, "rms_norm_eps", $"{RmsNormEps} must be in (0, 1)");
-        if (DtypeNames.Parse(TorchDtype) is null)
+        if (StoredDtypes.Normalise(TorchDtype) is null)
             throw new ConfigException(source, "torch_dtype", $"'{TorchDtype}' is not one of float32, bfloat16, float16");
         if (BosTokenId is { } bos && (bos < 0 || bos >= VocabSize))
             throw new ConfigException(source, "bos_token_id", $"{bos} is outside the vocabulary [0, {VocabSize})");
@@ -104,61 +104,67 @@ public sealed record LlamaConfig
         return FromJson(doc.RootElement, path);
     }
 
-    public static LlamaConfig FromJson(JsonElement root, string source)
+    public static LlamaConfig FromJson(JsonElement root, string source) =>
+        JsonNode.Parse(root.GetRawText()) is JsonObject o ? FromJson(o, source) : throw new ConfigException(source, "(root)", "expected a JSON object");
+
+    /// <summary>
+    /// Reads the keys of <c>LlamaForCausalLM</c>'s config through the strict reader all CptLab configs use; keys it
+    /// does not model (transformers writes many) are left alone, as transformers leaves unknown keys alone.
+    /// </summary>
+    public static LlamaConfig FromJson(JsonObject root, string source)
     {
-        if (root.ValueKind != JsonValueKind.Object) throw new ConfigException(source, "(root)", "expected a JSON object");
-        var r = new KeyReader(root, source);
-        var modelType = r.OptString("model_type");
+        var r = new ConfigReader(root, source);
+        int Required(string key) => r.Int(key) ?? throw r.Error(key, "missing (required for LlamaForCausalLM)");
+        var modelType = r.String("model_type");
         if (modelType is not null && modelType != "llama")
             throw new ConfigException(source, "model_type", $"'{modelType}' is not 'llama'; CptLab loads LlamaForCausalLM checkpoints");
-        if (root.TryGetProperty("architectures", out var arch) && arch.ValueKind == JsonValueKind.Array
-            && arch.GetArrayLength() > 0 && !arch.EnumerateArray().Any(a => a.ValueKind == JsonValueKind.String && a.GetString() == "LlamaForCausalLM"))
-            throw new ConfigException(source, "architectures", $"{arch.GetRawText()} does not list LlamaForCausalLM");
+        if (r.Raw("architectures") is JsonArray arch && arch.Count > 0 && !arch.Any(a => a is JsonValue v && v.TryGetValue<string>(out var n) && n == "LlamaForCausalLM"))
+            throw new ConfigException(source, "architectures", $"{arch.ToJsonString()} does not list LlamaForCausalLM");
 
-        int hidden = r.Int("hidden_size");
-        int heads = r.Int("num_attention_heads");
-        if (heads > 0 && !root.TryGetProperty("head_dim", out _) && hidden % heads != 0)
+        int hidden = Required("hidden_size");
+        int heads = Required("num_attention_heads");
+        var headDim = r.Int("head_dim");
+        if (heads > 0 && headDim is null && hidden % heads != 0)
             throw new ConfigException(source, "num_attention_heads", $"{heads} does not divide hidden_size = {hidden} (and no head_dim is given)");
+        var eos = r.Longs("eos_token_id") ?? [];
         var config = new LlamaConfig
         {
-            VocabSize = r.Int("vocab_size"),
+            VocabSize = Required("vocab_size"),
             HiddenSize = hidden,
-            IntermediateSize = r.Int("intermediate_size"),
-            NumHiddenLayers = r.Int("num_hidden_layers"),
+            IntermediateSize = Required("intermediate_size"),
+            NumHiddenLayers = Required("num_hidden_layers"),
             NumAttentionHeads = heads,
-            NumKeyValueHeads = r.OptInt("num_key_value_heads") ?? heads,
-            HeadDim = r.OptInt("head_dim") ?? (heads > 0 ? hidden / heads : 0),
-            MaxPositionEmbeddings = r.OptInt("max_position_embeddings") ?? 2048,
-            RopeTheta = r.OptDouble("rope_theta") ?? 10000.0,
-            RopeScaling = ReadRopeScaling(root, source),
-            RmsNormEps = r.OptDouble("rms_norm_eps") ?? 1e-6,
-            TieWordEmbeddings = r.OptBool("tie_word_embeddings") ?? false,
-            AttentionBias = r.OptBool("attention_bias") ?? false,
-            MlpBias = r.OptBool("mlp_bias") ?? false,
-            BosTokenId = r.OptInt("bos_token_id"),
-            EosTokenIds = r.IntOrIntList("eos_token_id"),
-            TorchDtype = r.OptString("torch_dtype") ?? r.OptString("dtype") ?? "float32",
+            NumKeyValueHeads = r.Int("num_key_value_heads") ?? heads,
+            HeadDim = headDim ?? (heads > 0 ? hidden / heads : 0),
+            MaxPositionEmbeddings = r.Int("max_position_embeddings") ?? 2048,
+            RopeTheta = r.Double("rope_theta") ?? 10000.0,
+            RopeScaling = ReadRopeScaling(r),
+            RmsNormEps = r.Double("rms_norm_eps") ?? 1e-6,
+            TieWordEmbeddings = r.Bool("tie_word_embeddings") ?? false,
+            AttentionBias = r.Bool("attention_bias") ?? false,
+            MlpBias = r.Bool("mlp_bias") ?? false,
+            BosTokenId = r.Int("bos_token_id"),
+            EosTokenIds = eos.Select(e => e is >= int.MinValue and <= int.MaxValue ? (int)e : throw r.Error("eos_token_id", $"{e} is out of range")).ToArray(),
+            TorchDtype = r.String("torch_dtype") ?? r.String("dtype") ?? "float32",
         };
         return config.Validate(source);
     }
 
-    static RopeScaling? ReadRopeScaling(JsonElement root, string source)
+    static RopeScaling? ReadRopeScaling(ConfigReader root)
     {
-        if (!root.TryGetProperty("rope_scaling", out var rs) || rs.ValueKind == JsonValueKind.Null) return null;
-        if (rs.ValueKind != JsonValueKind.Object) throw new ConfigException(source, "rope_scaling", "expected an object or null");
-        var r = new KeyReader(rs, source, "rope_scaling.");
+        if (root.Raw("rope_scaling") is null) return null;
+        var r = root.Section("rope_scaling");
         // Transformers writes both "rope_type" and the older "type".
-        var type = r.OptString("rope_type") ?? r.OptString("type")
-            ?? throw new ConfigException(source, "rope_scaling.rope_type", "missing");
+        var type = r.String("rope_type") ?? r.String("type") ?? throw r.Error("rope_type", "missing");
         return new RopeScaling(
             type,
-            r.OptDouble("factor") ?? 1.0,
-            r.OptDouble("low_freq_factor") ?? 1.0,
-            r.OptDouble("high_freq_factor") ?? 4.0,
-            r.OptInt("original_max_position_embeddings") ?? 8192);
+            r.Double("factor") ?? 1.0,
+            r.Double("low_freq_factor") ?? 1.0,
+            r.Double("high_freq_factor") ?? 4.0,
+            r.Int("original_max_position_embeddings") ?? 8192);
     }
 
-    /// <summary>The config as Hugging Face writes it, so that transformers, vLLM and llama.cpp read it.</summary>
+    /// <summary>The config with the keys and spellings transformers' LlamaConfig writes (read back by <see cref="FromJson(JsonObject, string)"/>).</summary>
     public JsonObject ToJson()
     {
         var o = new JsonObject
@@ -202,67 +208,17 @@ public sealed record LlamaConfig
     }
 
     public void Save(string path) => AtomicFile.WriteAllText(path, ToJson().ToJsonString(Json.Indented) + "\n");
-
-    /// <summary>Reads typed keys from a JSON object, with an error naming the key when one is missing or mistyped.</summary>
-    sealed class KeyReader(JsonElement obj, string source, string prefix = "")
-    {
-        public int Int(string key) => OptInt(key) ?? throw new ConfigException(source, prefix + key, "missing (required for LlamaForCausalLM)");
-
-        public int? OptInt(string key)
-        {
-            if (!obj.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i)) return i;
-            throw new ConfigException(source, prefix + key, $"expected an integer, found {v.GetRawText()}");
-        }
-
-        public double? OptDouble(string key)
-        {
-            if (!obj.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-            if (v.ValueKind == JsonValueKind.Number) return v.GetDouble();
-            throw new ConfigException(source, prefix + key, $"expected a number, found {v.GetRawText()}");
-        }
-
-        public bool? OptBool(string key)
-        {
-            if (!obj.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-            if (v.ValueKind is JsonValueKind.True or JsonValueKind.False) return v.GetBoolean();
-            throw new ConfigException(source, prefix + key, $"expected true or false, found {v.GetRawText()}");
-        }
-
-        public string? OptString(string key)
-        {
-            if (!obj.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-            if (v.ValueKind == JsonValueKind.String) return v.GetString();
-            throw new ConfigException(source, prefix + key, $"expected a string, found {v.GetRawText()}");
-        }
-
-        public IReadOnlyList<int> IntOrIntList(string key)
-        {
-            if (!obj.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return [];
-            if (v.ValueKind == JsonValueKind.Number) return [OptInt(key)!.Value];
-            if (v.ValueKind == JsonValueKind.Array && v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out _)))
-                return v.EnumerateArray().Select(e => e.GetInt32()).ToArray();
-            throw new ConfigException(source, prefix + key, $"expected an integer or a list of integers, found {v.GetRawText()}");
-        }
-    }
 }
 
-/// <summary>Names of the floating-point dtypes checkpoints use, in Hugging Face and safetensors spelling.</summary>
-public static class DtypeNames
+/// <summary>The floating-point dtypes checkpoints are stored in, by their Hugging Face names, with the other spellings in use.</summary>
+public static class StoredDtypes
 {
-    public static TorchSharp.torch.ScalarType? Parse(string name) => name switch
+    /// <summary>"float32", "bfloat16" or "float16" for any accepted spelling (F32, fp32, BF16, half, …); null for anything else.</summary>
+    public static string? Normalise(string name) => name switch
     {
-        "float32" or "float" or "F32" or "fp32" => TorchSharp.torch.ScalarType.Float32,
-        "bfloat16" or "BF16" or "bf16" => TorchSharp.torch.ScalarType.BFloat16,
-        "float16" or "half" or "F16" or "fp16" => TorchSharp.torch.ScalarType.Float16,
+        "float32" or "float" or "F32" or "fp32" => "float32",
+        "bfloat16" or "BF16" or "bf16" => "bfloat16",
+        "float16" or "half" or "F16" or "fp16" => "float16",
         _ => null,
-    };
-
-    public static string HfName(TorchSharp.torch.ScalarType t) => t switch
-    {
-        TorchSharp.torch.ScalarType.Float32 => "float32",
-        TorchSharp.torch.ScalarType.BFloat16 => "bfloat16",
-        TorchSharp.torch.ScalarType.Float16 => "float16",
-        _ => throw new ArgumentOutOfRangeException(nameof(t), t, "not a checkpoint dtype"),
     };
 }

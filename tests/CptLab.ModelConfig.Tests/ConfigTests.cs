@@ -2,7 +2,7 @@ using System.Text.Json;
 using CptLab.Core;
 using CptLab.Model;
 
-namespace CptLab.Model.Tests;
+namespace CptLab.ModelConfig.Tests;
 
 public class ConfigTests
 {
@@ -44,7 +44,7 @@ public class ConfigTests
 
     [Theory]
     [InlineData("\"hidden_size\": 2048,", "", "hidden_size", "missing")]
-    [InlineData("\"hidden_size\": 2048", "\"hidden_size\": \"big\"", "hidden_size", "expected an integer")]
+    [InlineData("\"hidden_size\": 2048", "\"hidden_size\": \"big\"", "hidden_size", "expected a number")]
     [InlineData("\"num_key_value_heads\": 8", "\"num_key_value_heads\": 5", "num_key_value_heads", "does not divide")]
     [InlineData("\"rope_type\": \"llama3\"", "\"rope_type\": \"yarn\"", "rope_scaling.rope_type", "not supported")]
     [InlineData("\"torch_dtype\": \"bfloat16\"", "\"torch_dtype\": \"int8\"", "torch_dtype", "not one of")]
