@@ -19,19 +19,8 @@ static class TestModels
     };
 
     /// <summary>A model with weights large enough that logits are far from zero (std 0.3; norms around 1).</summary>
-    public static LlamaForCausalLM Random(LlamaConfig config, long seed = 7, ScalarType dtype = ScalarType.Float32)
-    {
-        var model = new LlamaForCausalLM(config, dtype);
-        using var _ = no_grad();
-        var gen = new Generator((ulong)seed);
-        foreach (var (name, p) in model.named_parameters())
-        {
-            using var r = randn(p.shape, ScalarType.Float32, generator: gen);
-            using var v = name.EndsWith("norm.weight") ? 1.0 + 0.1 * r : 0.3 * r;
-            p.copy_(v);
-        }
-        return model;
-    }
+    public static LlamaForCausalLM Random(LlamaConfig config, long seed = 7, ScalarType dtype = ScalarType.Float32) =>
+        TestKit.RandomWeights.Fill(new LlamaForCausalLM(config, dtype), seed);
 
     public static long[] Tokens(int count, int vocab, int seed = 3)
     {

@@ -42,17 +42,7 @@ public static class TestModelDir
             VocabSize = tok.VocabSize, MaxPositionEmbeddings = 4096, BosTokenId = tok.BosId, EosTokenIds = [tok.EosId, tok.EotId!.Value],
         };
         TorchRuntime.Initialise();
-        using var model = new LlamaForCausalLM(config, ScalarType.Float32);
-        using (no_grad())
-        {
-            var gen = new Generator(11);
-            foreach (var (name, p) in model.named_parameters())
-            {
-                using var r = randn(p.shape, ScalarType.Float32, generator: gen);
-                using var v = name.EndsWith("norm.weight") ? 1.0 + 0.1 * r : 0.3 * r;
-                p.copy_(v);
-            }
-        }
+        using var model = TestKit.RandomWeights.Fill(new LlamaForCausalLM(config, ScalarType.Float32), seed: 11);
         HfCheckpoint.Save(model, dir);
         return dir;
     }
