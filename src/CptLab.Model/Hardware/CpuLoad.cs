@@ -42,13 +42,13 @@ public static class CpuLoad
         int cores = AvailableCores;
         if (requested > 0)
             return new ThreadChoice(requested, requested > cores
-                ? $"{requested} asked for, more than the {cores} cores available: threads will wait on each other"
-                : $"{requested} asked for ({cores} cores available)");
+                ? $"as asked, more than the {cores} cores available: threads will wait on each other"
+                : $"as asked, of {cores} cores");
         var busy = othersBusy ?? OthersBusyCores();
         if (busy is null) return new ThreadChoice(cores, $"all {cores} cores (the load of other processes cannot be read here)");
         int free = FreeCores(cores, busy.Value);
         return new ThreadChoice(free, string.Create(CultureInfo.InvariantCulture,
-            $"{free} of {cores} cores free (other processes use {busy.Value:0.0} cores)"));
+            $"{free} of {cores} cores free; other processes use {busy.Value:0.0}"));
     }
 
     /// <summary>Free cores given other processes' load: cores − load, rounded half up, between 1 and cores.</summary>
