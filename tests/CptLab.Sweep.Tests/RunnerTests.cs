@@ -35,6 +35,15 @@ public class RunnerTests(SweepFixture fx, ITestOutputHelper output)
     string NewDir() => Path.Combine(fx.NewDir("sweepdir-"), "sweep");
 
     [Fact]
+    public void The_fake_surface_noise_is_the_same_in_every_process()
+    {
+        // Known answers from an independent implementation of the same mix (Python integers); HashCode.Combine,
+        // used before, gave other values in every process.
+        Assert.Equal(789597345, Surface.CellSeed(0.3, Math.Log10(3e-4), 0));
+        Assert.Equal(1950617219, Surface.CellSeed(0.7, -3.0, 2));
+    }
+
+    [Fact]
     public void A_cancelled_sweep_resumes_running_each_cell_exactly_once()
     {
         var spec = SweepSpec.Load(fx.WriteSpec(Grid(3, 3)));
