@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using CptLab.Cli;
 using CptLab.Core;
 using CptLab.Data.Mixing;
 using CptLab.Laws;
@@ -101,7 +100,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
 
         // The verb prints the plan and its assumptions.
         var outDir = Path.Combine(Path.GetDirectoryName(dir)!, "plan-cli");
-        var (code, stdout, _) = Cli(["sweep", "plan", "--dir", dir, "--target", "Llama-3-70B", "--tokens", "1B", "--global-batch", "64", "--out", outDir]);
+        var (code, stdout, _) = CliHost.Run(["sweep", "plan", "--dir", dir, "--target", "Llama-3-70B", "--tokens", "1B", "--global-batch", "64", "--out", outDir]);
         Assert.Equal(0, code);
         Assert.Contains("assumptions:", stdout);
         Assert.Equal(result.Plan.Lr, TrainConfig.Load(Path.Combine(outDir, "train.json")).Lr, 1e-15);
@@ -119,16 +118,6 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Contains("extend grid.lr upward", File.ReadAllText(result.ReportPath));
         // A grid that brackets the optimum raises no LR warning.
         Assert.DoesNotContain(SweepFit.Run(FullSweep(), bootstrap: 0).Warnings, w => w.Contains("swept LR"));
-    }
-
-    static (int Code, string Stdout, string Stderr) Cli(string[] args)
-    {
-        var (stdout, stderr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o);
-        Console.SetError(e);
-        try { return (Program.BuildRoot().Parse(args).Invoke(), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(stdout); Console.SetError(stderr); }
     }
 
     [Fact]
@@ -172,7 +161,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Contains("8/8", text); // 1024 tokens / 128 per step
 
         // The CLI verb prints the same (output is redirected under the test runner).
-        var (code, stdout, _) = Cli(["sweep", "status", "--dir", dir]);
+        var (code, stdout, _) = CliHost.Run(["sweep", "status", "--dir", dir]);
         Assert.Equal(0, code);
         Assert.Contains("interrupted", stdout);
     }
@@ -208,7 +197,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Contains("too few points", e2.Message);
 
         // The CLI turns it into one line on stderr and exit code 1.
-        var (code, _, stderr) = Cli(["sweep", "fit", "--dir", dir]);
+        var (code, _, stderr) = CliHost.Run(["sweep", "fit", "--dir", dir]);
         Assert.Equal(1, code);
         Assert.StartsWith("error: cannot fit the sweep", stderr);
     }

@@ -1,0 +1,25 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace CptLab.Sweep;
+
+/// <summary>
+/// A hash of everything that decides a run's result (base model, data and blends, budget, train template,
+/// languages). Resuming a sweep whose fingerprint changed would mix runs of two different experiments.
+/// The grid, objective, workers and fit settings are not in it: a sweep may be extended or refitted.
+/// Stored sweeps are matched against it, so for a given spec it must stay the same across versions (a test pins one).
+/// </summary>
+static class SweepFingerprint
+{
+    public static string Of(SweepSpec spec)
+    {
+        var j = spec.ToJson();
+        var identity = new JsonObject
+        {
+            ["base_checkpoint"] = j["base_checkpoint"]!.DeepClone(), ["data"] = j["data"]!.DeepClone(),
+            ["languages"] = j["languages"]!.DeepClone(), ["tokens_per_run"] = spec.TokensPerRun, ["train"] = spec.Train.DeepClone(),
+        };
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToJsonString())))[..16];
+    }
+}
