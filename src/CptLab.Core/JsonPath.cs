@@ -13,12 +13,17 @@ public static class JsonPath
     }
 
     /// <summary>The dotted path of the first key whose value differs between two trees (a key absent on one side counts); null when equal.</summary>
-    public static string? FirstDifference(JsonNode? a, JsonNode? b, string path = "")
+    /// <param name="ignore">(path, node in a, node in b) → true: that key is not compared.</param>
+    public static string? FirstDifference(JsonNode? a, JsonNode? b, string path = "", Func<string, JsonNode?, JsonNode?, bool>? ignore = null)
     {
         if (a is JsonObject oa && b is JsonObject ob)
         {
             foreach (var key in oa.Select(kv => kv.Key).Union(ob.Select(kv => kv.Key)))
-                if (FirstDifference(oa[key], ob[key], path.Length == 0 ? key : $"{path}.{key}") is { } d) return d;
+            {
+                var at = path.Length == 0 ? key : $"{path}.{key}";
+                if (ignore?.Invoke(at, oa[key], ob[key]) == true) continue;
+                if (FirstDifference(oa[key], ob[key], at, ignore) is { } d) return d;
+            }
             return null;
         }
         return JsonNode.DeepEquals(a, b) ? null : path;

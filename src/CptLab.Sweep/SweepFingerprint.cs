@@ -12,14 +12,17 @@ namespace CptLab.Sweep;
 /// </summary>
 static class SweepFingerprint
 {
-    public static string Of(SweepSpec spec)
+    /// <param name="withTrain">Leave the train template out: what must match even where the runner accepts a changed
+    /// template (one that still makes the earlier runs' config, see <see cref="RunConfigCheck"/>).</param>
+    public static string Of(SweepSpec spec, bool withTrain = true)
     {
         var j = spec.ToJson();
         var identity = new JsonObject
         {
             ["base_checkpoint"] = j["base_checkpoint"]!.DeepClone(), ["data"] = j["data"]!.DeepClone(),
-            ["languages"] = j["languages"]!.DeepClone(), ["tokens_per_run"] = spec.TokensPerRun, ["train"] = spec.Train.DeepClone(),
+            ["languages"] = j["languages"]!.DeepClone(), ["tokens_per_run"] = spec.TokensPerRun,
         };
+        if (withTrain) identity["train"] = spec.Train.DeepClone();
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToJsonString())))[..16];
     }
 }

@@ -33,7 +33,12 @@ public sealed record TrainConfig
     public double Beta2 { get; init; } = 0.95;
     public double Eps { get; init; } = 1e-8;
     public double WeightDecay { get; init; } = 0.1;
-    public bool DecayEmbeddings { get; init; }
+    /// <summary>
+    /// Weight decay on the token embeddings too (default), as on every weight matrix: what nanoGPT, the Hugging Face
+    /// Trainer and Megatron-LM do (none of them decays norms or biases, nor does this trainer). A proxy tuned with
+    /// another setting than the full-size engine's would transfer its optimum to a run configured differently.
+    /// </summary>
+    public bool DecayEmbeddings { get; init; } = true;
     public double GradClip { get; init; } = 1.0;
 
     // schedule

@@ -84,6 +84,13 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Equal(result.Plan.TrainIters, cfg.TotalSteps);
         Assert.Equal(0.1, cfg.MinLrRatio, 1e-12);
         Assert.Equal(result.Plan.TrainIters, cfg.EvalEverySteps); // the proxies evaluated once per run (every 8 of 8 steps): so does the plan
+        // The proxies' optimizer is written out, not left to defaults, and the Megatron launch names the flags for it.
+        var optimizer = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(result.TrainConfigPath!))!["optimizer"]!;
+        Assert.True(optimizer["decay_embeddings"]!.GetValue<bool>());
+        Assert.Equal(0.1, optimizer["weight_decay"]!.GetValue<double>());
+        Assert.Equal(0.95, optimizer["beta2"]!.GetValue<double>());
+        Assert.Contains("--weight-decay 0.1 --adam-beta1 0.9 --adam-beta2 0.95 --adam-eps 1e-08 --clip-grad 1", File.ReadAllText(result.MegatronScriptPath));
+        Assert.Contains(result.Plan.Assumptions, a => a.Contains("embeddings and LM head included"));
         var blend = BlendPlan.Load(cfg.Data!);
         Assert.Equal(fit.Optimum.Almr, blend.Almr, 12);
         Assert.Equal(result.Plan.Almr, blend.Sources.Where(s => s.Group == SourceGroup.Additional).Sum(s => s.Share), 12);

@@ -50,6 +50,31 @@ public class TrainerTests
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Weight_decay_applies_to_weight_matrices_and_to_embeddings_unless_exempted(bool decayEmbeddings)
+    {
+        TorchRuntime.Initialise(1);
+        Assert.True(new TrainConfig().DecayEmbeddings); // the default, as nanoGPT, HF Trainer and Megatron-LM
+        var config = Fixtures.Config() with { WeightDecay = 0.1, DecayEmbeddings = decayEmbeddings };
+        using var run = new RunState(config, ScalarType.Float32);
+        run.InitialiseWeights(config);
+        var before = run.Master.named_parameters().ToDictionary(p => p.name, p => p.parameter.clone().DetachFromDisposeScope());
+        // Zero gradients: AdamW's step is then only the decoupled decay, p ← p·(1 − lr·wd) = 0.95·p with lr 0.5.
+        run.ClipAndUpdate(gradNorm: 0, lr: 0.5);
+        var names = before.Keys.ToList();
+        Assert.Contains(names, n => n.Contains("embed_tokens"));
+        Assert.Contains(names, n => n.Contains("norm"));
+        foreach (var (name, p) in run.Master.named_parameters())
+        {
+            // Norms (the only 1-D parameters of a Llama) are never decayed; the embeddings as configured; every other matrix is.
+            bool decayed = !name.Contains("norm") && (decayEmbeddings || !name.Contains("embed_tokens"));
+            var expected = decayed ? before[name] * 0.95 : before[name];
+            Assert.True(p.allclose(expected, rtol: 1e-6, atol: 0), $"{name}: {(decayed ? "should be decayed" : "should not be decayed")}");
+        }
+    }
+
     [Fact]
     public void Kill_and_resume_gives_bitwise_identical_weights()
     {
