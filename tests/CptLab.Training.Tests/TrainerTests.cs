@@ -75,27 +75,37 @@ public class TrainerTests
         }
     }
 
+    /// <summary>An uninterrupted run of <paramref name="config"/>, and one stopped (as by a kill) after step 10.</summary>
+    static (string Straight, string Interrupted) StraightAndStoppedAfter10(TrainConfig config)
+    {
+        var straight = Fixtures.RunDir();
+        Trainer.Run(config, new ArrayData(16, 64), straight, resume: false);
+        var interrupted = Fixtures.RunDir();
+        var first = Trainer.Run(config, new ArrayData(16, 64), interrupted, resume: false, new TrainerHooks { StopAfter = s => s == 10 });
+        Assert.True(first.Interrupted);
+        return (straight, interrupted);
+    }
+
+    /// <summary>metrics.jsonl holds each step once, in order, as if never interrupted.</summary>
+    static void AssertEachStepLoggedOnce(string runDir, int steps)
+    {
+        var logged = File.ReadLines(Path.Combine(runDir, Trainer.MetricsFileName)).Select(l => JsonNode.Parse(l)!)
+            .Where(n => n["loss"] is not null).Select(n => n["step"]!.GetValue<long>()).ToList();
+        Assert.Equal(Enumerable.Range(1, steps).Select(i => (long)i), logged);
+    }
+
     [Fact]
     public void Kill_and_resume_gives_bitwise_identical_weights()
     {
         var config = Fixtures.Config();
-        var straight = Fixtures.RunDir();
-        Trainer.Run(config, new ArrayData(16, 64), straight, resume: false);
-
-        var interrupted = Fixtures.RunDir();
-        var first = Trainer.Run(config, new ArrayData(16, 64), interrupted, resume: false, new TrainerHooks { StopAfter = s => s == 10 });
-        Assert.True(first.Interrupted);
+        var (straight, interrupted) = StraightAndStoppedAfter10(config);
         Assert.Equal(8, TrainingCheckpoint.List(Path.Combine(interrupted, Trainer.CheckpointsDir))[^1].Step); // steps 9-10 are lost
         var logs = new List<string>();
         var resumed = Trainer.Run(config, new ArrayData(16, 64), interrupted, resume: true, new TrainerHooks { Log = logs.Add });
         Assert.False(resumed.Interrupted);
         Assert.Contains(logs, l => l.StartsWith("resumed from") && l.Contains("step 8"));
         Assert.Equal(Fixtures.FinalWeights(straight), Fixtures.FinalWeights(interrupted));
-
-        // metrics.jsonl holds each step once, in order, as if never interrupted.
-        var steps = File.ReadLines(Path.Combine(interrupted, Trainer.MetricsFileName)).Select(l => JsonNode.Parse(l)!)
-            .Where(n => n["loss"] is not null).Select(n => n["step"]!.GetValue<long>()).ToList();
-        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), steps);
+        AssertEachStepLoggedOnce(interrupted, 12);
     }
 
     [Fact]
@@ -237,10 +247,7 @@ public class TrainerTests
     public void On_resume_a_cut_last_metrics_line_is_dropped_and_a_bad_line_elsewhere_is_an_error()
     {
         var config = Fixtures.Config();
-        var straight = Fixtures.RunDir();
-        Trainer.Run(config, new ArrayData(16, 64), straight, resume: false);
-        var dir = Fixtures.RunDir();
-        Trainer.Run(config, new ArrayData(16, 64), dir, resume: false, new TrainerHooks { StopAfter = s => s == 10 });
+        var (straight, dir) = StraightAndStoppedAfter10(config);
         var metrics = Path.Combine(dir, Trainer.MetricsFileName);
         var whole = File.ReadAllText(metrics);
 
@@ -260,8 +267,7 @@ public class TrainerTests
         Trainer.Run(config, new ArrayData(16, 64), dir, resume: true, new TrainerHooks { Log = logs.Add });
         Assert.Contains(logs, l => l.StartsWith($"{Trainer.MetricsFileName}: dropped its last line, cut short by the interruption (line {lines.Length}: not JSON"));
         Assert.Equal(Fixtures.FinalWeights(straight), Fixtures.FinalWeights(dir));
-        var steps = File.ReadLines(metrics).Select(l => JsonNode.Parse(l)!).Where(n => n["loss"] is not null).Select(n => n["step"]!.GetValue<long>());
-        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), steps);
+        AssertEachStepLoggedOnce(dir, 12);
     }
 
     [Fact]
