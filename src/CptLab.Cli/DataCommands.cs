@@ -121,7 +121,7 @@ public static class DataCommands
             var plan = BlendPlan.Create(new MixSpec
             {
                 DataDir = r.GetValue(dataDir)!.FullName, Components = components, Almr = r.GetValue(almr), DomainShare = r.GetValue(domainShare),
-                TokenBudget = TokenAmount.Parse(r.GetValue(tokens)!), SeqLen = r.GetValue(seqLen), Seed = r.GetValue(seed), MaxEpochs = r.GetValue(maxEpochs),
+                TokenBudget = TokenAmount.ParsePositive(r.GetValue(tokens)!, "--tokens"), SeqLen = r.GetValue(seqLen), Seed = r.GetValue(seed), MaxEpochs = r.GetValue(maxEpochs),
             });
             var path = r.GetValue(outFile)!.FullName;
             plan.Save(path);

@@ -135,8 +135,7 @@ public static class SweepCommands
             { dir, target, tokens, seqLen, batch, decay, warmup, minLr, other, outDir };
         cmd.SetAction(r => CliAction.Run(() =>
         {
-            var text = r.GetValue(tokens)!;
-            var budget = SweepSpec.ParseTokens(text) ?? throw new CptLabException($"--tokens '{text}' is not a token count (e.g. 100B, 5e9)");
+            var budget = TokenAmount.ParsePositive(r.GetValue(tokens)!, "--tokens");
             var result = SweepPlan.Run(r.GetValue(dir)!.FullName, new PlanOptions
             {
                 Target = r.GetValue(target)!, Tokens = budget, SeqLen = r.GetValue(seqLen), GlobalBatchSize = r.GetValue(batch),

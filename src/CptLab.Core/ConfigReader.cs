@@ -77,6 +77,20 @@ public sealed class ConfigReader
         return (long)d.Value;
     }
 
+    /// <summary>A token count: a whole number ≥ 0, or text with a K/M/B/T suffix ("20M"), as <see cref="TokenAmount"/> reads it.</summary>
+    public long? Tokens(string key)
+    {
+        long? n = Raw(key) switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue<string>(out var s) =>
+                TokenAmount.TryParse(s, out var t, out var problem) ? t : throw Error(key, $"'{s}' is not a token count: {problem}"),
+            _ => Long(key),
+        };
+        if (n < 0) throw Error(key, $"{n} is negative; a token count is ≥ 0");
+        return n;
+    }
+
     public bool? Bool(string key) => Raw(key) switch
     {
         null => null,

@@ -60,7 +60,7 @@ public static class SweepPlan
         var (targetConfig, modelNode, targetNote) = Target(options.Target);
         var targetParameters = (double)ModelMath.ParameterCount(targetConfig);
         var seqLen = options.SeqLen ?? spec.SeqLen;
-        var template = spec.RunConfig(spec.Almrs[0], spec.Lrs[0], spec.Seeds[0], Path.Combine(sweepDir, "blend.json"), 1);
+        var template = ProxyConfig(sweepDir, spec);
         var globalBatch = options.GlobalBatchSize ?? (int)Math.Max(1, template.GlobalBatchTokens / template.SeqLen);
         var manifest = PrepareManifest.Load(spec.DataDir);
         var sources = spec.Components.Select(c =>
@@ -77,6 +77,7 @@ public static class SweepPlan
             DecayStyle = options.DecayStyle,
         });
         if (targetNote is not null) plan = plan with { Assumptions = [.. plan.Assumptions, targetNote] };
+        plan = plan with { Assumptions = [.. plan.Assumptions, OptimizerNote(template)] };
         if (fit.Optimum.AlmrInterval is { } ri && fit.Optimum.LrInterval is { } li)
             plan = plan with { Assumptions = [.. plan.Assumptions, string.Create(CultureInfo.InvariantCulture,
                 $"proxy optimum ALMR {fit.Optimum.Almr:0.###} [{ri.Lo:0.###}, {ri.Hi:0.###}], lr {fit.Optimum.Lr:0.###e0} [{li.Lo:0.###e0}, {li.Hi:0.###e0}] ({(fit.Bootstrap?.Confidence ?? 0.95) * 100:0}% intervals, {fit.Law} law, objective: {fit.ObjectiveDescription})")] };
@@ -142,6 +143,31 @@ public static class SweepPlan
         return (spec, FitJson.Read(fitPath));
     }
 
+    /// <summary>
+    /// The `cptlab train` config the proxies were trained with, as the store recorded it for a run (so a default
+    /// that changed since the sweep ran does not slip into the plan); the spec's, made now, for a sweep with none.
+    /// </summary>
+    static TrainConfig ProxyConfig(string sweepDir, SweepSpec spec)
+    {
+        using var store = SweepStore.Open(sweepDir, create: false);
+        if (RunConfigCheck.Earlier(store) is { } run && JsonNode.Parse(run.Config) is JsonObject recorded)
+            return TrainConfig.FromJson(recorded, $"{SweepStore.FileName}: run {run.Id}'s config", sweepDir);
+        return spec.RunConfig(spec.Almrs[0], spec.Lrs[0], spec.Seeds[0], Path.Combine(sweepDir, "blend.json"), 1);
+    }
+
+    /// <summary>The proxies' optimizer, which train.json repeats and Megatron-LM's defaults do not.</summary>
+    static string OptimizerNote(TrainConfig proxy)
+    {
+        static string N(double v) => v.ToString("G6", CultureInfo.InvariantCulture).ToLowerInvariant();
+        var note =
+            $"optimizer as in the proxy runs: AdamW β1 {N(proxy.Beta1)}, β2 {N(proxy.Beta2)}, ε {N(proxy.Eps)}, weight decay {N(proxy.WeightDecay)} on every weight matrix " +
+            $"{(proxy.DecayEmbeddings ? "(embeddings and LM head included)" : "except the token embeddings")}, none on norms; gradient clip {N(proxy.GradClip)}. " +
+            $"train.json sets each; for Megatron-LM, whose defaults differ (weight decay 0.01, β2 0.999), pass --weight-decay {N(proxy.WeightDecay)} " +
+            $"--adam-beta1 {N(proxy.Beta1)} --adam-beta2 {N(proxy.Beta2)} --adam-eps {N(proxy.Eps)} --clip-grad {N(proxy.GradClip)}";
+        return proxy.DecayEmbeddings ? note
+            : note + "; Megatron-LM decays the embeddings like every weight matrix and has no option to exempt them, so its run differs from the proxies there (the proxies set optimizer.decay_embeddings: false)";
+    }
+
     static double ProxyParameters(SweepSpec spec)
     {
         if (spec.ProxyParameters is { } p) return p;
@@ -184,9 +210,12 @@ public static class SweepPlan
         model["dtype"] = spec.Train["model"]?["dtype"]?.DeepClone() ?? ComputePrecision.Auto; // the full-size run picks its machine's faster dtype
         node["model"] = model;
         node["data"] = new JsonObject { ["mixture"] = blendPath, ["seq_len"] = plan.SeqLength };
-        var optimizer = node["optimizer"] as JsonObject ?? new JsonObject();
-        optimizer["lr"] = plan.Lr;
-        node["optimizer"] = optimizer;
+        // Every optimizer setting written out, as the proxies had it: a default that changes later must not change the run.
+        node["optimizer"] = new JsonObject
+        {
+            ["lr"] = plan.Lr, ["beta1"] = template.Beta1, ["beta2"] = template.Beta2, ["eps"] = template.Eps,
+            ["weight_decay"] = template.WeightDecay, ["decay_embeddings"] = template.DecayEmbeddings, ["grad_clip"] = template.GradClip,
+        };
         var schedule = node["schedule"] as JsonObject ?? new JsonObject();
         schedule["kind"] = scheduleKind;
         schedule["warmup_tokens"] = plan.WarmupIters * plan.TokensPerIter;

@@ -53,9 +53,18 @@ public static class SweepRunner
 
         var fingerprint = spec.Fingerprint();
         if (store.GetMeta("fingerprint") is { } old && old != fingerprint)
-            throw new CptLabException(
-                $"{sweepDir} holds a sweep made with a different spec: the base checkpoint, data, languages, tokens_per_run or train section changed " +
-                "(the grid, objective, workers and fit settings may change). Mixing both would compare unlike runs; give a new --dir, or restore the spec");
+        {
+            // Only the train: section changed, and it still makes the config the earlier runs were made with (an old
+            // default written out): the same experiment.
+            var earlier = RunConfigCheck.Earlier(store);
+            if (earlier is null || SweepFingerprint.Of(SweepData.Spec(store), withTrain: false) != SweepFingerprint.Of(spec, withTrain: false))
+                throw new CptLabException(
+                    $"{sweepDir} holds a sweep made with a different spec: the base checkpoint, data, languages, tokens_per_run or train section changed " +
+                    "(the grid, objective, workers and fit settings may change). Mixing both would compare unlike runs; give a new --dir, or restore the spec");
+            RunConfigCheck.Check(earlier, spec.RunConfig(earlier.Almr, earlier.Lr, earlier.Seed, Path.Combine(spec.DataDir, "blend.json"), threads: 1).ToJson(),
+                "with the spec's changed train: section, runs");
+            log($"the spec's train: section changed, but it makes the config the earlier runs (e.g. {earlier.Id}) were made with: the sweep continues");
+        }
         store.SetMeta("fingerprint", fingerprint);
         var specJson = spec.ToJson().ToJsonString(Json.Indented);
         store.SetMeta("spec", specJson);
@@ -237,6 +246,7 @@ public static class SweepRunner
             string blend;
             lock (blendGate) blend = EnsureBlend(spec, sweepDir, run.Almr, run.Seed);
             var cfg = spec.RunConfig(run.Almr, run.Lr, run.Seed, blend, threads, dtype);
+            if (RunConfigCheck.Earlier(store, except: run.Id) is { } earlier) RunConfigCheck.Check(earlier, cfg.ToJson(), $"run {run.Id}");
             configText = cfg.ToJson().ToJsonString(Json.Indented);
             totalSteps = cfg.TotalSteps;
             AtomicFile.WriteAllText(configPath, configText + "\n");

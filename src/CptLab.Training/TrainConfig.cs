@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using CptLab.Core;
 using CptLab.Model;
@@ -9,8 +8,10 @@ namespace CptLab.Training;
 
 /// <summary>
 /// Everything a training run needs, read from YAML or JSON (`cptlab train --config FILE`). Sizes are in
-/// tokens (global batch, warmup, budget) and converted to steps here, printed at start-up. Unknown keys are
-/// errors, so a typo never silently falls back to a default.
+/// tokens (global batch, warmup, budget; "64K" and "50M" are read too) and converted to steps here, printed at
+/// start-up. Unknown keys are errors, so a typo never silently falls back to a default. Each key of the file is listed
+/// once, in <see cref="TrainConfigKeys"/>, which both reads and writes it: a new property needs its row there (a test
+/// round-trips every property and fails on one without).
 /// </summary>
 public sealed record TrainConfig
 {
@@ -32,7 +33,12 @@ public sealed record TrainConfig
     public double Beta2 { get; init; } = 0.95;
     public double Eps { get; init; } = 1e-8;
     public double WeightDecay { get; init; } = 0.1;
-    public bool DecayEmbeddings { get; init; }
+    /// <summary>
+    /// Weight decay on the token embeddings too (default), as on every weight matrix: what nanoGPT, the Hugging Face
+    /// Trainer and Megatron-LM do (none of them decays norms or biases, nor does this trainer). A proxy tuned with
+    /// another setting than the full-size engine's would transfer its optimum to a run configured differently.
+    /// </summary>
+    public bool DecayEmbeddings { get; init; } = true;
     public double GradClip { get; init; } = 1.0;
 
     // schedule
@@ -125,97 +131,34 @@ public sealed record TrainConfig
         return FromJson(node, path, baseDir);
     }
 
+    /// <summary>Reads the config from its file's shape, every key through <see cref="TrainConfigKeys.All"/>; unknown keys are errors.</summary>
     public static TrainConfig FromJson(JsonObject root, string source, string baseDir)
     {
         var r = new ConfigReader(root, source);
-        string? PathOf(string? p) => p is null ? null : Path.GetFullPath(p, baseDir);
-        var model = r.Section("model");
-        var data = r.Section("data");
-        var opt = r.Section("optimizer");
-        var sched = r.Section("schedule");
-        var batch = r.Section("batch");
-        var eval = r.Section("eval");
-        var ckpt = r.Section("checkpoint");
-        var guards = r.Section("guards");
-        var resolved = r.Has("resolved") ? r.Section("resolved") : null;
-        var d = new TrainConfig();
-        var config = new TrainConfig
+        var sections = new Dictionary<string, ConfigReader>();
+        var config = new TrainConfig();
+        foreach (var key in TrainConfigKeys.All)
         {
-            Flavor = model.String("flavor"),
-            ModelConfigPath = PathOf(model.String("config")),
-            InitFrom = PathOf(model.String("init_from")),
-            ComputeDtype = model.String("dtype") ?? d.ComputeDtype,
-            Data = PathOf(data.String("mixture")),
-            SeqLen = data.Int("seq_len") ?? d.SeqLen,
-            Lr = opt.Double("lr") ?? d.Lr,
-            Beta1 = opt.Double("beta1") ?? d.Beta1,
-            Beta2 = opt.Double("beta2") ?? d.Beta2,
-            Eps = opt.Double("eps") ?? d.Eps,
-            WeightDecay = opt.Double("weight_decay") ?? d.WeightDecay,
-            DecayEmbeddings = opt.Bool("decay_embeddings") ?? d.DecayEmbeddings,
-            GradClip = opt.Double("grad_clip") ?? d.GradClip,
-            Schedule = sched.Enum<ScheduleKind>("kind") ?? d.Schedule,
-            WarmupTokens = sched.Long("warmup_tokens") ?? d.WarmupTokens,
-            MinLrRatio = sched.Double("min_lr_ratio") ?? d.MinLrRatio,
-            DecayFraction = sched.Double("decay_fraction") ?? d.DecayFraction,
-            Anneal = sched.Enum<AnnealShape>("anneal") ?? d.Anneal,
-            WarmupInitLr = sched.Double("warmup_init_lr") ?? d.WarmupInitLr,
-            MicroBatchSize = batch.Int("micro_batch_size") ?? d.MicroBatchSize,
-            GlobalBatchTokens = batch.Long("global_batch_tokens") ?? d.GlobalBatchTokens,
-            BudgetTokens = r.Long("budget_tokens") ?? d.BudgetTokens,
-            EvalEverySteps = eval.Int("every_steps") ?? d.EvalEverySteps,
-            EvalMaxSequences = eval.Int("max_sequences") ?? d.EvalMaxSequences,
-            CheckpointEverySteps = ckpt.Int("every_steps") ?? d.CheckpointEverySteps,
-            KeepLast = ckpt.Int("keep_last") ?? d.KeepLast,
-            KeepBest = ckpt.Bool("keep_best") ?? d.KeepBest,
-            MaxConsecutiveSkips = guards.Int("max_consecutive_skips") ?? d.MaxConsecutiveSkips,
-            RollbackLrFactor = guards.Double("rollback_lr_factor") ?? d.RollbackLrFactor,
-            Seed = r.Long("seed") ?? d.Seed,
-            Threads = r.Int("threads") ?? d.Threads,
-            MeasurePeakFlops = r.Bool("measure_peak_flops") ?? d.MeasurePeakFlops,
-            Resolved = resolved is null ? null : new RunNumerics(
-                resolved.RequiredString("dtype"), resolved.Int("threads") ?? throw resolved.Error("threads", "missing"),
-                resolved.String("dtype_reason") ?? "", resolved.String("threads_reason") ?? ""),
-        };
+            var dot = key.Path.LastIndexOf('.');
+            var section = dot < 0 ? r : sections.TryGetValue(key.Path[..dot], out var s) ? s : sections[key.Path[..dot]] = r.Section(key.Path[..dot]);
+            config = key.Read(section, key.Path[(dot + 1)..], baseDir, config);
+        }
         r.RejectUnknown();
         return config.Validate(source);
     }
 
-    /// <summary>The config as a JSON object in the file's own shape (what the run folder keeps a copy of).</summary>
+    /// <summary>The config as a JSON object in the file's own shape (what the run folder keeps a copy of), key by key in table order.</summary>
     public JsonObject ToJson()
     {
-        static string Snake<T>(T e) where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(e.ToString());
-        var model = new JsonObject { ["dtype"] = ComputeDtype };
-        if (Flavor is not null) model["flavor"] = Flavor;
-        if (ModelConfigPath is not null) model["config"] = ModelConfigPath;
-        if (InitFrom is not null) model["init_from"] = InitFrom;
-        var data = new JsonObject { ["seq_len"] = SeqLen };
-        if (Data is not null) data["mixture"] = Data;
-        var json = new JsonObject
+        var json = new JsonObject();
+        foreach (var key in TrainConfigKeys.All)
         {
-            ["model"] = model,
-            ["data"] = data,
-            ["optimizer"] = new JsonObject
-            {
-                ["lr"] = Lr, ["beta1"] = Beta1, ["beta2"] = Beta2, ["eps"] = Eps, ["weight_decay"] = WeightDecay,
-                ["decay_embeddings"] = DecayEmbeddings, ["grad_clip"] = GradClip,
-            },
-            ["schedule"] = new JsonObject
-            {
-                ["kind"] = Snake(Schedule), ["warmup_tokens"] = WarmupTokens, ["min_lr_ratio"] = MinLrRatio,
-                ["decay_fraction"] = DecayFraction, ["anneal"] = Snake(Anneal), ["warmup_init_lr"] = WarmupInitLr,
-            },
-            ["batch"] = new JsonObject { ["micro_batch_size"] = MicroBatchSize, ["global_batch_tokens"] = GlobalBatchTokens },
-            ["budget_tokens"] = BudgetTokens,
-            ["eval"] = new JsonObject { ["every_steps"] = EvalEverySteps, ["max_sequences"] = EvalMaxSequences },
-            ["checkpoint"] = new JsonObject { ["every_steps"] = CheckpointEverySteps, ["keep_last"] = KeepLast, ["keep_best"] = KeepBest },
-            ["guards"] = new JsonObject { ["max_consecutive_skips"] = MaxConsecutiveSkips, ["rollback_lr_factor"] = RollbackLrFactor },
-            ["seed"] = Seed,
-            ["threads"] = Threads,
-            ["measure_peak_flops"] = MeasurePeakFlops,
-        };
-        if (Resolved is { } n)
-            json["resolved"] = new JsonObject { ["dtype"] = n.Dtype, ["threads"] = n.Threads, ["dtype_reason"] = n.DtypeReason, ["threads_reason"] = n.ThreadsReason };
+            if (key.Write(this) is not { } value) continue;
+            var parent = json;
+            var parts = key.Path.Split('.');
+            foreach (var part in parts[..^1]) parent = parent[part] as JsonObject ?? (JsonObject)(parent[part] = new JsonObject());
+            parent[parts[^1]] = value;
+        }
         return json;
     }
 

@@ -1,35 +1,10 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json.Nodes;
 using CptLab.Core;
 using CptLab.Model;
 using CptLab.Model.Hardware;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace CptLab.Training;
-
-/// <summary>One line of progress, reported after every optimizer step (and for events).</summary>
-public sealed record TrainProgress(long Step, long TotalSteps, long Tokens, double Lr, double Loss, double GradNorm, double TokensPerSecond, double Mfu);
-
-/// <summary>Loss and bits per byte of one validation set.</summary>
-public sealed record ValidationResult(double Loss, double BitsPerByte, long Tokens);
-
-public sealed record TrainResult(long Steps, long Tokens, string FinalModelDir, IReadOnlyDictionary<string, ValidationResult> Validation, bool Interrupted);
-
-/// <summary>Optional observers and test hooks of a run.</summary>
-public sealed class TrainerHooks
-{
-    public IProgress<TrainProgress>? Progress { get; init; }
-    /// <summary>Notable events (resume, skipped step, rollback, checkpoint), one line each.</summary>
-    public Action<string>? Log { get; init; }
-    /// <summary>Fault injection for tests: when it returns true for a step, that step's loss is made NaN.</summary>
-    public Func<long, bool>? PoisonLoss { get; init; }
-    /// <summary>Fault injection for tests: called after a step's update; may corrupt the weights.</summary>
-    public Action<long, LlamaForCausalLM>? AfterUpdate { get; init; }
-    /// <summary>Stops the run (as a kill would) once this returns true after a step.</summary>
-    public Func<long, bool>? StopAfter { get; init; }
-}
 
 /// <summary>
 /// Pre-training and continual pre-training. A run folder holds <c>config.json</c>, <c>metrics.jsonl</c>,
@@ -72,7 +47,8 @@ public static class Trainer
             var (step, dir) = existing[^1];
             state = run.RestoreFrom(dir, step, configJson);
             data.RestoreState(state.DataState);
-            Metrics.TruncateAfter(Path.Combine(runDir, MetricsFileName), state.Step);
+            if (MetricsLog.TruncateAfter(Path.Combine(runDir, MetricsFileName), state.Step) is { } cut)
+                hooks.Log?.Invoke($"{MetricsFileName}: dropped its last line, cut short by the interruption ({cut})");
             hooks.Log?.Invoke($"resumed from {dir} at step {state.Step} ({state.Tokens:N0} tokens)");
         }
         else
@@ -92,7 +68,7 @@ public static class Trainer
         var peak = config.MeasurePeakFlops ? MatmulRate.Get(computeType) : null;
         if (peak is not null) hooks.Log?.Invoke($"MFU against the {peak.Describe()}");
         double flopsPerToken = ModelMath.TrainingFlopsPerToken(run.Master.Config, config.SeqLen);
-        using var metrics = new Metrics(Path.Combine(runDir, MetricsFileName));
+        using var metrics = new MetricsLog(Path.Combine(runDir, MetricsFileName));
         int consecutiveSkips = 0;
         var lastValidation = new Dictionary<string, ValidationResult>();
 
@@ -177,7 +153,7 @@ public static class Trainer
         return new TrainResult(state.Step, state.Tokens, finalDir, lastValidation, Interrupted: false);
     }
 
-    static void SaveCheckpoint(RunState run, TrainerState state, string checkpointsDir, TrainConfig config, TrainerHooks hooks, Metrics metrics)
+    static void SaveCheckpoint(RunState run, TrainerState state, string checkpointsDir, TrainConfig config, TrainerHooks hooks, MetricsLog metrics)
     {
         if (!run.WeightsAreFinite())
         {
@@ -194,209 +170,4 @@ public static class Trainer
                 Directory.Delete(dir, recursive: true);
         hooks.Log?.Invoke($"checkpoint step {state.Step}");
     }
-
-    /// <summary>The dotted path of the first key whose value differs between two configs; null when equal.</summary>
-    internal static string? FirstDifference(JsonNode? a, JsonNode? b, string path)
-    {
-        if (a is JsonObject oa && b is JsonObject ob)
-        {
-            foreach (var key in oa.Select(kv => kv.Key).Union(ob.Select(kv => kv.Key)))
-                if (FirstDifference(oa[key], ob[key], path.Length == 0 ? key : $"{path}.{key}") is { } d) return d;
-            return null;
-        }
-        return JsonNode.DeepEquals(a, b) ? null : path;
-    }
-
-    internal static JsonNode? Find(JsonNode? node, string path)
-    {
-        foreach (var part in path.Split('.')) node = (node as JsonObject)?[part];
-        return node;
-    }
-
-    internal static string Show(JsonNode? n) => n?.ToJsonString() ?? "absent";
-}
-
-/// <summary>The models, optimizer and gradient buffers of a run.</summary>
-internal sealed class RunState : IDisposable
-{
-    readonly TrainConfig _config;
-    readonly ScalarType _computeType;
-    readonly List<(string Name, Tensor Master, Tensor Compute, Tensor Grad)> _params = [];
-    LlamaForCausalLM? _master, _compute;
-    AdamW? _optimizer;
-
-    public RunState(TrainConfig config, ScalarType computeType) => (_config, _computeType) = (config, computeType);
-
-    public LlamaForCausalLM Master => _master!;
-    /// <summary>The float32 gradient buffers of the last <see cref="ForwardBackward"/>, in parameter order.</summary>
-    public IReadOnlyList<(string Name, Tensor Grad)> Gradients => _params.Select(p => (p.Name, p.Grad)).ToList();
-    public AdamW Optimizer => _optimizer!;
-
-    void Build(LlamaConfig modelConfig)
-    {
-        _master = new LlamaForCausalLM(modelConfig, ScalarType.Float32);
-        _compute = _computeType == ScalarType.Float32 ? _master : new LlamaForCausalLM(modelConfig, _computeType);
-        var compute = _compute.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
-        foreach (var (name, p) in _master.named_parameters())
-            _params.Add((name, p, compute[name], zeros_like(p).DetachFromDisposeScope()));
-        var withDecay = _params.Select(p => (p.Name, p.Master, Decay: p.Master.dim() >= 2 && (_config.DecayEmbeddings || !p.Name.Contains("embed_tokens", StringComparison.Ordinal)))).ToList();
-        _optimizer = new AdamW(withDecay, _config.Beta1, _config.Beta2, _config.Eps, _config.WeightDecay);
-    }
-
-    public void InitialiseWeights(TrainConfig config)
-    {
-        Build(config.LoadModelConfig());
-        if (config.InitFrom is { } dir) HfCheckpoint.LoadWeights(_master!, dir);
-        else _master!.InitWeights(config.Seed);
-    }
-
-    public TrainerState RestoreFrom(string dir, long step, JsonObject configJson)
-    {
-        TrainingCheckpoint.Verify(dir);
-        var state = TrainingCheckpoint.ReadState(dir);
-        if (state.Step != step) throw new CorruptFileException(dir, $"state.json says step {state.Step}, the folder name says {step}");
-        if (Trainer.FirstDifference(state.Config, configJson, "") is { } key)
-            throw new CptLabException($"{dir}: checkpoint was written with a different config: '{key}' is {Trainer.Show(Trainer.Find(state.Config, key))} there and {Trainer.Show(Trainer.Find(configJson, key))} now; resume with the run's own config.json");
-        if (_master is null) Build(LlamaConfig.Load(Path.Combine(dir, HfCheckpoint.ConfigFile)));
-        TrainingCheckpoint.Restore(dir, _master!, _optimizer!, step);
-        return state;
-    }
-
-    /// <summary>Accumulates the global batch's gradients into the float32 buffers; returns the mean loss and the gradient norm.</summary>
-    public (double Loss, double GradNorm) ForwardBackward(ITrainingData data, bool poison)
-    {
-        using var _ = no_grad();
-        // In-place ops hand back new tensor handles: even these run inside a scope, or each step leaks one per parameter.
-        using (NewDisposeScope())
-        foreach (var p in _params)
-        {
-            p.Grad.zero_();
-            if (!ReferenceEquals(_compute, _master)) p.Compute.copy_(p.Master); // master → bf16 compute weights
-        }
-        int b = _config.MicroBatchSize, t = _config.SeqLen, vocab = _master!.Config.VocabSize;
-        double lossSum = 0;
-        for (int micro = 0; micro < _config.AccumulationSteps; micro++)
-        {
-            using var scope = NewDisposeScope();
-            var batch = new long[b * (t + 1)];
-            for (int i = 0; i < b; i++)
-            {
-                var seq = data.Next();
-                if (seq.Length != t + 1) throw new CptLabException($"the data yielded a sequence of {seq.Length} tokens, expected {t + 1}");
-                for (int j = 0; j <= t; j++)
-                {
-                    int id = seq[j];
-                    if ((uint)id >= (uint)vocab) throw new CptLabException($"token id {id} is outside the model's vocabulary of {vocab}; the data was tokenized for a different model");
-                    batch[i * (t + 1) + j] = id;
-                }
-            }
-            var ids = tensor(batch).view(b, t + 1);                                              // (B, T+1)
-            var input = ids.narrow(1, 0, t);                                                     // (B, T)
-            var target = ids.narrow(1, 1, t);                                                    // (B, T)
-            Tensor loss;
-            using (enable_grad())
-            {
-                var logits = _compute!.forward(input);                                           // (B, T, V) float32
-                // Sum over tokens divided by the global batch's token count: the micro-batches add up to the mean.
-                loss = F.cross_entropy(logits.view(-1, vocab), target.reshape(-1), reduction: nn.Reduction.Sum) / (double)_config.GlobalBatchTokens;
-                if (poison) loss = loss * double.NaN;
-                loss.backward();
-            }
-            lossSum += loss.item<float>();
-            foreach (var p in _params)
-            {
-                var g = p.Compute.grad;
-                if (g is null) continue;
-                p.Grad.add_(g.to(ScalarType.Float32));
-            }
-            _compute.zero_grad();
-        }
-        double sq = 0;
-        using (NewDisposeScope())
-            foreach (var p in _params) sq += p.Grad.square().sum().item<float>();
-        return (lossSum, Math.Sqrt(sq));
-    }
-
-    public void ClipAndUpdate(double gradNorm, double lr)
-    {
-        using var _ = no_grad();
-        using var scope = NewDisposeScope();
-        if (_config.GradClip > 0 && gradNorm > _config.GradClip)
-        {
-            double scale = _config.GradClip / (gradNorm + 1e-6);
-            foreach (var p in _params) p.Grad.mul_(scale);
-        }
-        _optimizer!.Update(lr, _params.Select(p => p.Grad).ToList());
-    }
-
-    public bool WeightsAreFinite()
-    {
-        using var scope = NewDisposeScope();
-        return _params.All(p => p.Master.isfinite().all().item<bool>());
-    }
-
-    public Dictionary<string, ValidationResult> Validate(IReadOnlyList<ValidationSet> sets, int microBatch)
-    {
-        using var _ = no_grad();
-        if (!ReferenceEquals(_compute, _master))
-            using (NewDisposeScope())
-                foreach (var p in _params) p.Compute.copy_(p.Master);
-        return ModelEvaluation.Evaluate(_compute!, sets, microBatch);
-    }
-
-    public void Dispose()
-    {
-        foreach (var p in _params) p.Grad.Dispose();
-        _optimizer?.Dispose();
-        if (!ReferenceEquals(_compute, _master)) _compute?.Dispose();
-        _master?.Dispose();
-    }
-}
-
-
-/// <summary>metrics.jsonl: one JSON object per line (steps, validations, events), flushed as written.</summary>
-sealed class Metrics : IDisposable
-{
-    readonly StreamWriter _writer;
-
-    public Metrics(string path) => _writer = new StreamWriter(path, append: true) { AutoFlush = true };
-
-    public void Step(long step, long tokens, double lr, double loss, double gradNorm, double tps, double? mfu, bool skipped)
-    {
-        var o = new JsonObject
-        {
-            ["step"] = step, ["tokens"] = tokens, ["lr"] = lr,
-            ["loss"] = Num(loss), ["grad_norm"] = Num(gradNorm), ["tokens_per_s"] = Math.Round(tps, 1),
-        };
-        if (mfu is { } m) o["mfu"] = Math.Round(m, 4);
-        if (skipped) o["skipped"] = true;
-        Write(o);
-    }
-
-    public void Validation(long step, long tokens, IReadOnlyDictionary<string, ValidationResult> results)
-    {
-        var val = new JsonObject();
-        foreach (var (name, r) in results) val[name] = new JsonObject { ["loss"] = Num(r.Loss), ["bpb"] = Num(r.BitsPerByte), ["tokens"] = r.Tokens };
-        Write(new JsonObject { ["step"] = step, ["tokens"] = tokens, ["val"] = val });
-    }
-
-    public void Event(long step, string message) => Write(new JsonObject { ["step"] = step, ["event"] = message });
-
-    void Write(JsonObject o) => _writer.WriteLine(o.ToJsonString());
-
-    static JsonNode? Num(double v) => double.IsFinite(v) ? JsonValue.Create(v) : JsonValue.Create(v.ToString(CultureInfo.InvariantCulture));
-
-    /// <summary>On resume: drops lines of steps after the checkpoint, which the resumed run will log again.</summary>
-    public static void TruncateAfter(string path, long step)
-    {
-        if (!File.Exists(path)) return;
-        var keep = File.ReadLines(path).Where(line =>
-        {
-            try { return JsonNode.Parse(line)?["step"]?.GetValue<long>() <= step; }
-            catch (System.Text.Json.JsonException) { return false; } // a line cut by the kill
-        }).ToList();
-        AtomicFile.WriteAllText(path, keep.Count == 0 ? "" : string.Join("\n", keep) + "\n");
-    }
-
-    public void Dispose() => _writer.Dispose();
 }

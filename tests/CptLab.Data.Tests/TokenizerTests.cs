@@ -112,6 +112,27 @@ public class TokenizerTests
     }
 
     [Fact]
+    public void Text_byte_counts_are_the_utf8_bytes_of_the_text_and_none_for_special_tokens()
+    {
+        using var dir = new TempDir();
+        var bpe = BpeTrainer.Train(Enumerable.Range(0, 50).SelectMany(i => OddTexts.Select(t => $"{t} {i}")), new BpeTrainerOptions { VocabSize = 700 });
+        bpe.Save(dir.File("tokenizer.json"));
+        foreach (var tok in new[] { TextTokenizer.FromTiktokenFile(Llama3ShapedModel.Value), TextTokenizer.Load(dir.File("tokenizer.json")) })
+        {
+            foreach (var text in OddTexts.Concat(["生僻字：龘靐齉"]))
+            {
+                var ids = tok.Encode(text);
+                Assert.Equal(System.Text.Encoding.UTF8.GetByteCount(text), tok.TextByteCount(ids));
+                Assert.Equal(System.Text.Encoding.UTF8.GetByteCount(text), tok.TextByteCount([tok.BosId!.Value, .. ids, tok.EosId, tok.EotId!.Value]));
+                // Summed token by token: a cut inside a character counts the bytes on each side, no more.
+                Assert.Equal(System.Text.Encoding.UTF8.GetByteCount(text), ids.Sum(id => tok.TextByteCount([id])));
+            }
+            var e = Assert.Throws<CptLabException>(() => tok.TextByteCount([tok.VocabSize + 5]));
+            Assert.Contains($"token id {tok.VocabSize + 5}", e.Message);
+        }
+    }
+
+    [Fact]
     public void Bad_tokenizer_files_give_clear_errors()
     {
         using var dir = new TempDir();

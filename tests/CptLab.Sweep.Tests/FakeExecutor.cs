@@ -6,8 +6,8 @@ namespace CptLab.Sweep.Tests;
 /// <summary>
 /// A known loss surface in place of training: log-losses quadratic in x = log10 lr, with coefficients in the
 /// ALMR r. The target ("zh") improves with r and wants a larger LR as r grows; the original ("en") forgets more
-/// as r grows and prefers a fixed LR. Noise is a hash of the cell, so a cell's result does not depend on the
-/// order runs happen in (as with real, seeded runs).
+/// as r grows and prefers a fixed LR. Noise is seeded by a fixed hash of the cell, so a cell's result depends neither
+/// on the order runs happen in (as with real, seeded runs) nor on the process (HashCode is salted per process).
 /// </summary>
 public static class Surface
 {
@@ -20,7 +20,7 @@ public static class Surface
     public static (double Zh, double En) Losses(double r, double lr, long seed, double noise)
     {
         var x = Math.Log10(lr);
-        var rng = new Random(HashCode.Combine(Math.Round(r * 1e6), Math.Round(x * 1e6), seed) & 0x7fffffff);
+        var rng = new Random(CellSeed(r, x, seed));
         return (Math.Exp(LogZh(r, x) + noise * Gauss(rng)), Math.Exp(LogEn(r, x) + noise * Gauss(rng)));
     }
 
@@ -37,6 +37,21 @@ public static class Surface
             if (v < best.V) best = (r, x, v);
         }
         return (best.R, best.X);
+    }
+
+    /// <summary>SplitMix64's finaliser over the cell's values, folded to a non-negative int: the same in every process.</summary>
+    public static int CellSeed(double r, double x, long seed)
+    {
+        ulong h = 0x9E3779B97F4A7C15;
+        foreach (var v in new[] { (long)Math.Round(r * 1e6), (long)Math.Round(x * 1e6), seed })
+        {
+            h ^= (ulong)v;
+            h += 0x9E3779B97F4A7C15;
+            h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9;
+            h = (h ^ (h >> 27)) * 0x94D049BB133111EB;
+            h ^= h >> 31;
+        }
+        return (int)(h & 0x7fffffff);
     }
 
     static double Gauss(Random rng)

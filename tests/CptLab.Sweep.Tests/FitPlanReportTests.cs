@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using CptLab.Cli;
 using CptLab.Core;
 using CptLab.Data.Mixing;
 using CptLab.Laws;
@@ -85,6 +84,13 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Equal(result.Plan.TrainIters, cfg.TotalSteps);
         Assert.Equal(0.1, cfg.MinLrRatio, 1e-12);
         Assert.Equal(result.Plan.TrainIters, cfg.EvalEverySteps); // the proxies evaluated once per run (every 8 of 8 steps): so does the plan
+        // The proxies' optimizer is written out, not left to defaults, and the Megatron launch names the flags for it.
+        var optimizer = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(result.TrainConfigPath!))!["optimizer"]!;
+        Assert.True(optimizer["decay_embeddings"]!.GetValue<bool>());
+        Assert.Equal(0.1, optimizer["weight_decay"]!.GetValue<double>());
+        Assert.Equal(0.95, optimizer["beta2"]!.GetValue<double>());
+        Assert.Contains("--weight-decay 0.1 --adam-beta1 0.9 --adam-beta2 0.95 --adam-eps 1e-08 --clip-grad 1", File.ReadAllText(result.MegatronScriptPath));
+        Assert.Contains(result.Plan.Assumptions, a => a.Contains("embeddings and LM head included"));
         var blend = BlendPlan.Load(cfg.Data!);
         Assert.Equal(fit.Optimum.Almr, blend.Almr, 12);
         Assert.Equal(result.Plan.Almr, blend.Sources.Where(s => s.Group == SourceGroup.Additional).Sum(s => s.Share), 12);
@@ -101,7 +107,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
 
         // The verb prints the plan and its assumptions.
         var outDir = Path.Combine(Path.GetDirectoryName(dir)!, "plan-cli");
-        var (code, stdout, _) = Cli(["sweep", "plan", "--dir", dir, "--target", "Llama-3-70B", "--tokens", "1B", "--global-batch", "64", "--out", outDir]);
+        var (code, stdout, _) = CliHost.Run(["sweep", "plan", "--dir", dir, "--target", "Llama-3-70B", "--tokens", "1B", "--global-batch", "64", "--out", outDir]);
         Assert.Equal(0, code);
         Assert.Contains("assumptions:", stdout);
         Assert.Equal(result.Plan.Lr, TrainConfig.Load(Path.Combine(outDir, "train.json")).Lr, 1e-15);
@@ -119,16 +125,6 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Contains("extend grid.lr upward", File.ReadAllText(result.ReportPath));
         // A grid that brackets the optimum raises no LR warning.
         Assert.DoesNotContain(SweepFit.Run(FullSweep(), bootstrap: 0).Warnings, w => w.Contains("swept LR"));
-    }
-
-    static (int Code, string Stdout, string Stderr) Cli(string[] args)
-    {
-        var (stdout, stderr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o);
-        Console.SetError(e);
-        try { return (Program.BuildRoot().Parse(args).Invoke(), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(stdout); Console.SetError(stderr); }
     }
 
     [Fact]
@@ -172,7 +168,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Contains("8/8", text); // 1024 tokens / 128 per step
 
         // The CLI verb prints the same (output is redirected under the test runner).
-        var (code, stdout, _) = Cli(["sweep", "status", "--dir", dir]);
+        var (code, stdout, _) = CliHost.Run(["sweep", "status", "--dir", dir]);
         Assert.Equal(0, code);
         Assert.Contains("interrupted", stdout);
     }
@@ -208,7 +204,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Contains("too few points", e2.Message);
 
         // The CLI turns it into one line on stderr and exit code 1.
-        var (code, _, stderr) = Cli(["sweep", "fit", "--dir", dir]);
+        var (code, _, stderr) = CliHost.Run(["sweep", "fit", "--dir", dir]);
         Assert.Equal(1, code);
         Assert.StartsWith("error: cannot fit the sweep", stderr);
     }

@@ -35,6 +35,53 @@ public class RunnerTests(SweepFixture fx, ITestOutputHelper output)
     string NewDir() => Path.Combine(fx.NewDir("sweepdir-"), "sweep");
 
     [Fact]
+    public void New_runs_must_have_the_config_of_the_earlier_runs_and_an_old_default_can_be_written_out()
+    {
+        var dir = NewDir();
+        SweepRunner.Run(SweepSpec.Load(fx.WriteSpec(Grid(2, 2))), dir, new RunnerOptions { Executor = new FakeExecutor() });
+        // As if the four runs had been made by a CptLab whose default was decay_embeddings: false.
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir, SweepStore.FileName)};Pooling=False"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = """UPDATE runs SET config = replace(config, '"decay_embeddings": true', '"decay_embeddings": false')""";
+            Assert.Equal(4, cmd.ExecuteNonQuery());
+        }
+
+        // The same spec, one more LR: its new runs would get today's default. Refused, naming the key and the fix.
+        var grown = fx.WriteSpec(Grid(2, 3));
+        var e = Assert.Throws<CptLabException>(() => SweepRunner.Run(SweepSpec.Load(grown), dir, new RunnerOptions { Executor = new FakeExecutor() }));
+        output.WriteLine(e.Message);
+        Assert.Contains("'optimizer.decay_embeddings' = true", e.Message);
+        Assert.Contains("were made with false", e.Message);
+        Assert.Contains("set train.optimizer.decay_embeddings: false", e.Message);
+
+        // The old default written out: the train: section (so the fingerprint) changed, but it makes the earlier runs' config.
+        var logs = new List<string>();
+        var kept = fx.WriteSpec(Grid(2, 3).Replace("train:\n", "train:\n  optimizer: {decay_embeddings: false}\n"));
+        var summary = SweepRunner.Run(SweepSpec.Load(kept), dir, new RunnerOptions { Executor = new FakeExecutor(), Log = logs.Add });
+        Assert.Equal(6, summary.Done);
+        Assert.Contains(logs, l => l.Contains("train: section changed, but it makes the config the earlier runs"));
+        using (var store = SweepStore.Open(dir, create: false))
+            foreach (var run in store.Runs())
+                Assert.False(CptLab.Training.TrainConfig.FromJson((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(run.Config)!, run.Id, "/").DecayEmbeddings, run.Id);
+
+        // A train: change that makes another config is still refused, with the key named.
+        var other = fx.WriteSpec(Grid(2, 3).Replace("train:\n", "train:\n  optimizer: {decay_embeddings: false, weight_decay: 0.05}\n"));
+        var e2 = Assert.Throws<CptLabException>(() => SweepRunner.Run(SweepSpec.Load(other), dir, new RunnerOptions { Executor = new FakeExecutor() }));
+        Assert.Contains("'optimizer.weight_decay' = 0.05", e2.Message);
+    }
+
+    [Fact]
+    public void The_fake_surface_noise_is_the_same_in_every_process()
+    {
+        // Known answers from an independent implementation of the same mix (Python integers); HashCode.Combine,
+        // used before, gave other values in every process.
+        Assert.Equal(789597345, Surface.CellSeed(0.3, Math.Log10(3e-4), 0));
+        Assert.Equal(1950617219, Surface.CellSeed(0.7, -3.0, 2));
+    }
+
+    [Fact]
     public void A_cancelled_sweep_resumes_running_each_cell_exactly_once()
     {
         var spec = SweepSpec.Load(fx.WriteSpec(Grid(3, 3)));

@@ -72,6 +72,26 @@ public class SpecTests(SweepFixture fx)
         Assert.NotEqual(a, SweepSpec.Load(Spec("[1e-4, 1e-3]", 1, 2)).Fingerprint());
     }
 
+    /// <summary>
+    /// A stored sweep is resumed only when its fingerprint matches the spec's, so the fingerprint of a given spec must
+    /// never change between CptLab versions: this one was computed by the code that wrote the first sweeps.
+    /// </summary>
+    [Fact]
+    public void The_fingerprint_of_a_fixed_spec_is_pinned()
+    {
+        var root = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse("""
+            {"base_checkpoint": "/sweeps/base", "proxy_parameters": 1e6,
+             "data": {"dir": "/sweeps/data", "seq_len": 64, "seed": 7, "original": ["en-web"], "additional": ["zh-web:2", "zh-books"]},
+             "languages": {"zh": ["zh-web", "zh-books"], "en": ["en-web"]}, "target_language": "zh", "original_language": "en",
+             "grid": {"almr": [0.1, 0.5], "lr": [1e-4, 1e-3]}, "tokens_per_run": "20M",
+             "train": {"batch": {"micro_batch_size": 4, "global_batch_tokens": "64K"}, "schedule": {"warmup_tokens": "1M"}, "model": {"dtype": "float32"}},
+             "objective": "target_loss"}
+            """)!;
+        var spec = SweepSpec.FromJson(root, "pinned", "/", checkFiles: false);
+        Assert.Equal("8f00b7b57f2722dd", spec.Fingerprint());
+        Assert.Equal("8f00b7b57f2722dd", SweepSpec.FromJson(spec.ToJson(), "stored", "/", checkFiles: false).Fingerprint());
+    }
+
     [Theory]
     [InlineData("train: {optimizer: {lr: 0.1}}", "train.optimizer.lr", "grid.lr")]
     [InlineData("train: {budget_tokens: 100}", "train.budget_tokens", "tokens_per_run")]
@@ -104,14 +124,60 @@ public class SpecTests(SweepFixture fx)
         Assert.Equal("grid.almr", e.Key);
     }
 
+    [Fact]
+    public void Token_counts_in_the_spec_are_exact_and_zero_where_it_means_off()
+    {
+        var spec = SweepSpec.Load(fx.WriteSpec("""
+            grid: {almr: [0.1, 0.5], lr: [1e-4, 1e-3]}
+            tokens_per_run: 1.1K
+            train: {batch: {micro_batch_size: 4, global_batch_tokens: 0.128K}, schedule: {warmup_tokens: 0.3K}}
+            fit: {extrapolate_to_tokens: "0"}
+            """));
+        Assert.Equal(1100, spec.TokensPerRun);                       // 1.1 × 1000 in decimal, not 1100.0000000000002
+        var cfg = spec.RunConfig(0.1, 1e-4, 0, "/tmp/b.json", 1);
+        Assert.Equal(128, cfg.GlobalBatchTokens);
+        Assert.Equal(300, cfg.WarmupTokens);
+        Assert.Null(spec.ExtrapolateToTokens);                       // 0: no extrapolation
+
+        foreach (var (line, key, says) in new[]
+        {
+            ("tokens_per_run: 0", "tokens_per_run", "more than 0"),
+            ("tokens_per_run: 1.2345K", "tokens_per_run", "1234.5 tokens is not a whole number"),
+            ("tokens_per_run: 20X", "tokens_per_run", "unknown suffix 'X'"),
+        })
+        {
+            var e = Assert.Throws<ConfigException>(() => SweepSpec.Load(fx.WriteSpec($"grid: {{almr: [0.1, 0.5], lr: [1e-4, 1e-3]}}\n{line}")));
+            Assert.Equal(key, e.Key);
+            Assert.Contains(says, e.Message);
+        }
+    }
+
+    [Fact]
+    public void A_stored_target_loss_objective_with_the_old_needs_base_flag_still_reads()
+    {
+        // Sweeps stored before the objective had its own writer carry {"kind": "target_loss", "needs_base": false}.
+        var spec = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(3, 3).Replace("objective: {kind: weighted, target_weight: 1, forgetting_weight: 2}", "")));
+        var stored = spec.ToJson();
+        Assert.Equal("""{"kind":"target_loss"}""", stored["objective"]!.ToJsonString());
+        stored["objective"] = System.Text.Json.Nodes.JsonNode.Parse("""{"kind": "target_loss", "needs_base": false}""");
+        Assert.IsType<TargetLossObjective>(SweepSpec.FromJson(stored, "old spec.json", "/", checkFiles: false).Objective);
+        stored["objective"] = System.Text.Json.Nodes.JsonNode.Parse("""{"kind": "target_loss", "needs_base": true}""");
+        var e = Assert.Throws<ConfigException>(() => SweepSpec.FromJson(stored, "old spec.json", "/", checkFiles: false));
+        Assert.Equal("objective.needs_base", e.Key);
+    }
+
     [Theory]
-    [InlineData("250000", 250_000L)]
-    [InlineData("250K", 250_000L)]
-    [InlineData("1.5B", 1_500_000_000L)]
-    [InlineData("20M", 20_000_000L)]
-    [InlineData("2X", null)]
-    [InlineData("-5", null)]
-    public void Token_counts_parse(string text, long? expected) => Assert.Equal(expected, SweepSpec.ParseTokens(text));
+    [InlineData("{kind: weighted, target_weight: 1.5, forgetting_weight: 2}")]
+    [InlineData("{kind: constrained, max_forgetting: 0.05}")]
+    [InlineData("forgetting")]
+    [InlineData("target_loss")]
+    public void Every_objective_round_trips_through_the_stored_spec(string objective)
+    {
+        var spec = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(3, 3).Replace("{kind: weighted, target_weight: 1, forgetting_weight: 2}", objective)));
+        var back = SweepSpec.FromJson(spec.ToJson(), "stored", "/", checkFiles: false);
+        Assert.Equal(spec.Objective, back.Objective);
+        Assert.Equal(spec.ToJson().ToJsonString(), back.ToJson().ToJsonString());
+    }
 
     [Fact]
     public void Cores_are_split_between_workers()

@@ -13,12 +13,12 @@ sealed class ArrayData : ITrainingData
     readonly int[] _tokens;
     long _cursor;
 
-    public ArrayData(int seqLen, int vocab, int length = 4096, int seed = 1, int validationSequences = 4)
+    public ArrayData(int seqLen, int vocab, int length = 4096, int seed = 1, int validationSequences = 4, int a = 5, int c = 3)
     {
         SequenceLength = seqLen;
         var rng = new Random(seed);
         _tokens = new int[length];
-        for (int i = 1; i < length; i++) _tokens[i] = rng.Next(10) == 0 ? rng.Next(vocab) : (_tokens[i - 1] * 5 + 3) % vocab;
+        for (int i = 1; i < length; i++) _tokens[i] = rng.Next(10) == 0 ? rng.Next(vocab) : (_tokens[i - 1] * a + c) % vocab;
         var val = Enumerable.Range(0, validationSequences).Select(v => _tokens.Skip(v * 7).Take(seqLen + 1).ToArray()).ToList();
         Validation = [new ValidationSet("synthetic", val, TargetBytes: validationSequences * seqLen * 2L)];
     }
@@ -38,6 +38,28 @@ sealed class ArrayData : ITrainingData
 
     public string SaveState() => JsonSerializer.Serialize(new { cursor = _cursor });
     public void RestoreState(string state) => _cursor = JsonDocument.Parse(state).RootElement.GetProperty("cursor").GetInt64();
+}
+
+/// <summary>
+/// <paramref name="first"/>'s sequences until <paramref name="switchAfter"/> have been served, then
+/// <paramref name="second"/>'s; validation is always <paramref name="first"/>'s. Training on another rule after the
+/// switch makes the validation loss rise again, so the best checkpoint is an early one.
+/// </summary>
+sealed class SwitchingData(ArrayData first, ArrayData second, int switchAfter) : ITrainingData
+{
+    int _served;
+    public int SequenceLength => first.SequenceLength;
+    public IReadOnlyList<ValidationSet> Validation => first.Validation;
+    public int[] Next() => _served++ < switchAfter ? first.Next() : second.Next();
+    public string SaveState() => JsonSerializer.Serialize(new { served = _served, first = first.SaveState(), second = second.SaveState() });
+
+    public void RestoreState(string state)
+    {
+        var root = JsonDocument.Parse(state).RootElement;
+        _served = root.GetProperty("served").GetInt32();
+        first.RestoreState(root.GetProperty("first").GetString()!);
+        second.RestoreState(root.GetProperty("second").GetString()!);
+    }
 }
 
 /// <summary>The same fixed batch of sequences, over and over (for overfitting).</summary>

@@ -50,27 +50,62 @@ public class TrainerTests
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Weight_decay_applies_to_weight_matrices_and_to_embeddings_unless_exempted(bool decayEmbeddings)
+    {
+        TorchRuntime.Initialise(1);
+        Assert.True(new TrainConfig().DecayEmbeddings); // the default, as nanoGPT, HF Trainer and Megatron-LM
+        var config = Fixtures.Config() with { WeightDecay = 0.1, DecayEmbeddings = decayEmbeddings };
+        using var run = new RunState(config, ScalarType.Float32);
+        run.InitialiseWeights(config);
+        var before = run.Master.named_parameters().ToDictionary(p => p.name, p => p.parameter.clone().DetachFromDisposeScope());
+        // Zero gradients: AdamW's step is then only the decoupled decay, p ← p·(1 − lr·wd) = 0.95·p with lr 0.5.
+        run.ClipAndUpdate(gradNorm: 0, lr: 0.5);
+        var names = before.Keys.ToList();
+        Assert.Contains(names, n => n.Contains("embed_tokens"));
+        Assert.Contains(names, n => n.Contains("norm"));
+        foreach (var (name, p) in run.Master.named_parameters())
+        {
+            // Norms (the only 1-D parameters of a Llama) are never decayed; the embeddings as configured; every other matrix is.
+            bool decayed = !name.Contains("norm") && (decayEmbeddings || !name.Contains("embed_tokens"));
+            var expected = decayed ? before[name] * 0.95 : before[name];
+            Assert.True(p.allclose(expected, rtol: 1e-6, atol: 0), $"{name}: {(decayed ? "should be decayed" : "should not be decayed")}");
+        }
+    }
+
+    /// <summary>An uninterrupted run of <paramref name="config"/>, and one stopped (as by a kill) after step 10.</summary>
+    static (string Straight, string Interrupted) StraightAndStoppedAfter10(TrainConfig config)
+    {
+        var straight = Fixtures.RunDir();
+        Trainer.Run(config, new ArrayData(16, 64), straight, resume: false);
+        var interrupted = Fixtures.RunDir();
+        var first = Trainer.Run(config, new ArrayData(16, 64), interrupted, resume: false, new TrainerHooks { StopAfter = s => s == 10 });
+        Assert.True(first.Interrupted);
+        return (straight, interrupted);
+    }
+
+    /// <summary>metrics.jsonl holds each step once, in order, as if never interrupted.</summary>
+    static void AssertEachStepLoggedOnce(string runDir, int steps)
+    {
+        var logged = File.ReadLines(Path.Combine(runDir, Trainer.MetricsFileName)).Select(l => JsonNode.Parse(l)!)
+            .Where(n => n["loss"] is not null).Select(n => n["step"]!.GetValue<long>()).ToList();
+        Assert.Equal(Enumerable.Range(1, steps).Select(i => (long)i), logged);
+    }
+
     [Fact]
     public void Kill_and_resume_gives_bitwise_identical_weights()
     {
         var config = Fixtures.Config();
-        var straight = Fixtures.RunDir();
-        Trainer.Run(config, new ArrayData(16, 64), straight, resume: false);
-
-        var interrupted = Fixtures.RunDir();
-        var first = Trainer.Run(config, new ArrayData(16, 64), interrupted, resume: false, new TrainerHooks { StopAfter = s => s == 10 });
-        Assert.True(first.Interrupted);
+        var (straight, interrupted) = StraightAndStoppedAfter10(config);
         Assert.Equal(8, TrainingCheckpoint.List(Path.Combine(interrupted, Trainer.CheckpointsDir))[^1].Step); // steps 9-10 are lost
         var logs = new List<string>();
         var resumed = Trainer.Run(config, new ArrayData(16, 64), interrupted, resume: true, new TrainerHooks { Log = logs.Add });
         Assert.False(resumed.Interrupted);
         Assert.Contains(logs, l => l.StartsWith("resumed from") && l.Contains("step 8"));
         Assert.Equal(Fixtures.FinalWeights(straight), Fixtures.FinalWeights(interrupted));
-
-        // metrics.jsonl holds each step once, in order, as if never interrupted.
-        var steps = File.ReadLines(Path.Combine(interrupted, Trainer.MetricsFileName)).Select(l => JsonNode.Parse(l)!)
-            .Where(n => n["loss"] is not null).Select(n => n["step"]!.GetValue<long>()).ToList();
-        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), steps);
+        AssertEachStepLoggedOnce(interrupted, 12);
     }
 
     [Fact]
@@ -189,16 +224,50 @@ public class TrainerTests
     [Fact]
     public void Checkpoints_keep_the_last_n_and_the_best()
     {
+        // 20 steps of 4 sequences, a checkpoint every 4; the data switches rule after step 8, so validation (on the
+        // first rule) is best early (step 12: it still improves for a few steps): a checkpoint that keeping the last
+        // two alone would delete. Without keep_best the kept steps are [16, 20].
         var config = Fixtures.Config(budget: 64 * 20) with { KeepLast = 2, EvalEverySteps = 4, CheckpointEverySteps = 4 };
         var dir = Fixtures.RunDir();
-        Trainer.Run(config, new ArrayData(16, 64), dir, resume: false);
+        Trainer.Run(config, new SwitchingData(new ArrayData(16, 64), new ArrayData(16, 64, seed: 2, a: 7, c: 1), switchAfter: 8 * 4), dir, resume: false);
+
+        // The best step by mean validation loss, read from metrics.jsonl (not from the trainer's state).
+        var best = File.ReadLines(Path.Combine(dir, Trainer.MetricsFileName)).Select(l => JsonNode.Parse(l)!.AsObject())
+            .Where(o => o["val"] is JsonObject)
+            .MinBy(o => o["val"]!.AsObject().Average(kv => kv.Value!["loss"]!.GetValue<double>()))!["step"]!.GetValue<long>();
+        Assert.True(best < 16, $"the best validation is at step {best}, among the last two checkpoints: the data switch did not make an early step best");
         var kept = TrainingCheckpoint.List(Path.Combine(dir, Trainer.CheckpointsDir)).Select(c => c.Step).ToList();
-        Assert.Contains(16L, kept);
-        Assert.Contains(20L, kept);
-        Assert.InRange(kept.Count, 2, 3); // plus the best, when it is not among the last two
+        Assert.Equal([best, 16L, 20L], kept);
         foreach (var (_, d) in TrainingCheckpoint.List(Path.Combine(dir, Trainer.CheckpointsDir))) TrainingCheckpoint.Verify(d);
         using var final = HfCheckpoint.Load(Path.Combine(dir, Trainer.FinalDir));
         Assert.Equal(Fixtures.Tiny.VocabSize, final.Config.VocabSize);
+    }
+
+    [Fact]
+    public void On_resume_a_cut_last_metrics_line_is_dropped_and_a_bad_line_elsewhere_is_an_error()
+    {
+        var config = Fixtures.Config();
+        var (straight, dir) = StraightAndStoppedAfter10(config);
+        var metrics = Path.Combine(dir, Trainer.MetricsFileName);
+        var whole = File.ReadAllText(metrics);
+
+        // A line in the middle that is not a record: the file was edited, and dropping the line would lose it silently.
+        var lines = whole.Split('\n');
+        lines[2] = lines[2][..(lines[2].Length / 2)];
+        var damaged = string.Join('\n', lines);
+        File.WriteAllText(metrics, damaged);
+        var e = Assert.Throws<CorruptFileException>(() => Trainer.Run(config, new ArrayData(16, 64), dir, resume: true));
+        Assert.Equal(metrics, e.Path);
+        Assert.Contains("line 3 is not a metrics record", e.Message);
+        Assert.Equal(damaged, File.ReadAllText(metrics)); // left as it was, for the user to repair
+
+        // The last line cut short, as a kill in the middle of a write leaves it: dropped, said, and the resume is exact.
+        File.WriteAllText(metrics, whole + "{\"step\":11,\"tokens\":7");
+        var logs = new List<string>();
+        Trainer.Run(config, new ArrayData(16, 64), dir, resume: true, new TrainerHooks { Log = logs.Add });
+        Assert.Contains(logs, l => l.StartsWith($"{Trainer.MetricsFileName}: dropped its last line, cut short by the interruption (line {lines.Length}: not JSON"));
+        Assert.Equal(Fixtures.FinalWeights(straight), Fixtures.FinalWeights(dir));
+        AssertEachStepLoggedOnce(dir, 12);
     }
 
     [Fact]

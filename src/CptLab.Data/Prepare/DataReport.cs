@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using CptLab.Core;
 using CptLab.Data.Mixing;
 using CptLab.Data.Shards;
 using CptLab.Data.Tokenization;

@@ -17,6 +17,7 @@ public sealed class TextTokenizer : ITextTokenizer
     readonly Tokenizer _plain;
     readonly Tokenizer _withSpecials;
     readonly Dictionary<string, int> _specials;
+    readonly int[] _tokenBytes;
 
     public string SourcePath { get; }
     public int VocabSize { get; }
@@ -25,13 +26,18 @@ public sealed class TextTokenizer : ITextTokenizer
     public int? EotId { get; }
     public IReadOnlyDictionary<string, int> SpecialTokens => _specials;
 
-    TextTokenizer(string sourcePath, Tokenizer plain, Tokenizer withSpecials, Dictionary<string, int> specials, int vocabSize)
+    /// <param name="tokenBytes">Byte length of each id's token (index = id); -1 where an id has no byte form.</param>
+    TextTokenizer(string sourcePath, Tokenizer plain, Tokenizer withSpecials, Dictionary<string, int> specials, int vocabSize, int[] tokenBytes)
     {
         SourcePath = sourcePath;
         _plain = plain;
         _withSpecials = withSpecials;
         _specials = specials;
         VocabSize = Math.Max(vocabSize, specials.Count == 0 ? 0 : specials.Values.Max() + 1);
+        _tokenBytes = new int[VocabSize];
+        Array.Fill(_tokenBytes, -1);
+        Array.Copy(tokenBytes, _tokenBytes, Math.Min(tokenBytes.Length, VocabSize));
+        foreach (var id in specials.Values) _tokenBytes[id] = 0; // control tokens stand for no text
         BosId = Find(specials, Llama3Format.BeginOfText, "<s>", "<|startoftext|>");
         EosId = Find(specials, Llama3Format.EndOfText, "</s>", "<|endoftext|>", "<|im_end|>")
             ?? throw new CorruptFileException(sourcePath, $"no end-of-text token among the special tokens ({string.Join(", ", specials.Keys.Take(8))}…); CptLab needs one to separate documents");
@@ -73,36 +79,37 @@ public sealed class TextTokenizer : ITextTokenizer
     public static TextTokenizer FromTiktokenFile(string path, int? firstSpecialId = null)
     {
         var bytes = File.ReadAllBytes(path);
-        var maxRank = ValidateTiktoken(path, bytes);
+        var (maxRank, tokenBytes) = ReadTiktokenRanks(path, bytes);
         var specials = Llama3Format.SpecialTokens(firstSpecialId ?? maxRank + 1);
         TiktokenTokenizer Make(bool knowsSpecials) => TiktokenTokenizer.Create(
             new MemoryStream(bytes, writable: false),
             new RegexPreTokenizer(Llama3Format.Regex, knowsSpecials ? specials : null),
             normalizer: null, specialTokens: specials);
-        return new TextTokenizer(path, Make(false), Make(true), specials, maxRank + 1);
+        return new TextTokenizer(path, Make(false), Make(true), specials, maxRank + 1, tokenBytes);
     }
 
-    static int ValidateTiktoken(string path, byte[] bytes)
+    /// <summary>Checks a tiktoken rank file; returns its largest rank and each rank's token length in bytes.</summary>
+    static (int MaxRank, int[] TokenBytes) ReadTiktokenRanks(string path, byte[] bytes)
     {
         var maxRank = -1;
         var lineNo = 0;
+        var lengths = new List<(int Rank, int Bytes)>();
+        Span<byte> buf = stackalloc byte[256];
         foreach (var line in Encoding.UTF8.GetString(bytes).Split('\n'))
         {
             lineNo++;
             if (line.TrimEnd('\r').Length == 0) continue;
             var parts = line.TrimEnd('\r').Split(' ');
-            if (parts.Length != 2 || !int.TryParse(parts[1], out var rank) || rank < 0 || !IsBase64(parts[0]))
+            if (parts.Length != 2 || !int.TryParse(parts[1], out var rank) || rank < 0 || !Convert.TryFromBase64String(parts[0], buf, out var length))
                 throw new CorruptFileException(path, $"line {lineNo}: expected \"<base64 token> <rank>\" as tiktoken files have; is this a SentencePiece model rather than Llama-3's tiktoken file?");
             maxRank = Math.Max(maxRank, rank);
+            lengths.Add((rank, length));
         }
         if (maxRank < 0) throw new CorruptFileException(path, "empty tiktoken file");
-        return maxRank;
-    }
-
-    static bool IsBase64(string s)
-    {
-        Span<byte> buf = stackalloc byte[256];
-        return Convert.TryFromBase64String(s, buf, out _);
+        var tokenBytes = new int[maxRank + 1];
+        Array.Fill(tokenBytes, -1);
+        foreach (var (rank, length) in lengths) tokenBytes[rank] = length;
+        return (maxRank, tokenBytes);
     }
 
     // ---- Hugging Face tokenizer.json -------------------------------------------------------------------
@@ -138,6 +145,9 @@ public sealed class TextTokenizer : ITextTokenizer
 
         var regex = Llama3Format.CompilePattern(FindSplitPattern(root) ?? Gpt2Pattern);
         var vocabSize = vocab.Count == 0 ? 0 : vocab.Values.Max() + 1;
+        var tokenBytes = new int[vocabSize];
+        Array.Fill(tokenBytes, -1);
+        foreach (var (token, id) in vocab) tokenBytes[id] = ByteLevel.Decode(token)?.Length ?? -1;
 
         // Microsoft.ML.Tokenizers' BPE starts from whole characters where the vocabulary has them, so it misses
         // merges into tokens that hold part of a character (",\xE5\x8F"), which Hugging Face (starting from
@@ -147,7 +157,7 @@ public sealed class TextTokenizer : ITextTokenizer
         {
             TiktokenTokenizer MakeTiktoken(bool knowsSpecials) => TiktokenTokenizer.Create(new MemoryStream(ranks, writable: false),
                 new RegexPreTokenizer(regex, knowsSpecials ? specials : null), normalizer: null, specialTokens: specials);
-            return new TextTokenizer(path, MakeTiktoken(false), MakeTiktoken(true), specials, vocabSize);
+            return new TextTokenizer(path, MakeTiktoken(false), MakeTiktoken(true), specials, vocabSize, tokenBytes);
         }
 
         BpeTokenizer Make(bool knowsSpecials) => BpeTokenizer.Create(new BpeOptions(vocab)
@@ -157,7 +167,7 @@ public sealed class TextTokenizer : ITextTokenizer
             PreTokenizer = new RegexPreTokenizer(regex, knowsSpecials ? specials : null),
             SpecialTokens = specials,
         });
-        return new TextTokenizer(path, Make(false), Make(true), specials, vocabSize);
+        return new TextTokenizer(path, Make(false), Make(true), specials, vocabSize, tokenBytes);
     }
 
     /// <summary>
@@ -230,6 +240,24 @@ public sealed class TextTokenizer : ITextTokenizer
     }
 
     public string Decode(ReadOnlySpan<int> ids) => _withSpecials.Decode(ids.ToArray());
+
+    /// <summary>
+    /// The UTF-8 bytes of text that <paramref name="ids"/> stand for: each token's byte length, 0 for special tokens
+    /// (BOS, EOS, chat markers), which stand for no text. Encoding is lossless (byte-level BPE, no normalizer), so for a
+    /// document's ids this is the byte count of the text that was tokenized, and a sequence cut inside a character
+    /// counts the bytes on its side of the cut (decoding such a piece would count U+FFFD's three bytes instead).
+    /// </summary>
+    public long TextByteCount(ReadOnlySpan<int> ids)
+    {
+        long bytes = 0;
+        foreach (var id in ids)
+        {
+            var n = (uint)id < (uint)_tokenBytes.Length ? _tokenBytes[id] : -1;
+            if (n < 0) throw new CptLabException($"{SourcePath}: token id {id} has no byte form in this tokenizer (outside its vocabulary of {VocabSize}, or not a byte-level token); the data was tokenized with a different tokenizer");
+            bytes += n;
+        }
+        return bytes;
+    }
 
     public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
     {

@@ -1,0 +1,6 @@
+namespace CptLab.Training;
+
+/// <summary>Loss and bits per byte of one validation set.</summary>
+public sealed record ValidationResult(double Loss, double BitsPerByte, long Tokens);
+
+public sealed record TrainResult(long Steps, long Tokens, string FinalModelDir, IReadOnlyDictionary<string, ValidationResult> Validation, bool Interrupted);
