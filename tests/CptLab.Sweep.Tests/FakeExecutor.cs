@@ -42,14 +42,11 @@ public static class Surface
     /// <summary>SplitMix64's finaliser over the cell's values, folded to a non-negative int: the same in every process.</summary>
     public static int CellSeed(double r, double x, long seed)
     {
-        ulong h = 0x9E3779B97F4A7C15;
+        ulong h = Core.SplitMix64.Gamma;
         foreach (var v in new[] { (long)Math.Round(r * 1e6), (long)Math.Round(x * 1e6), seed })
         {
-            h ^= (ulong)v;
-            h += 0x9E3779B97F4A7C15;
-            h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9;
-            h = (h ^ (h >> 27)) * 0x94D049BB133111EB;
-            h ^= h >> 31;
+            var state = h ^ (ulong)v;
+            h = Core.SplitMix64.Next(ref state); // one SplitMix64 step from the value folded into the hash so far
         }
         return (int)(h & 0x7fffffff);
     }

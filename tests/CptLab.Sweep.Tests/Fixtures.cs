@@ -5,6 +5,7 @@ using CptLab.Data.Sources;
 using CptLab.Data.Tokenization;
 using CptLab.Model;
 using CptLab.Sweep;
+using CptLab.TestKit;
 
 namespace CptLab.Sweep.Tests;
 
@@ -24,10 +25,10 @@ public sealed class SweepFixture : IDisposable
         var en = Path.Combine(Root, "corpus", "en.txt");
         var zh = Path.Combine(Root, "corpus", "zh.txt");
         Directory.CreateDirectory(Path.GetDirectoryName(en)!);
-        File.WriteAllText(en, string.Join("\n\n", Enumerable.Range(0, 240).Select(Text.English)));
-        File.WriteAllText(zh, string.Join("\n\n", Enumerable.Range(0, 240).Select(Text.Chinese)));
+        File.WriteAllText(en, string.Join("\n\n", Enumerable.Range(0, 240).Select(i => SyntheticText.English(i, 50))));
+        File.WriteAllText(zh, string.Join("\n\n", Enumerable.Range(0, 240).Select(i => SyntheticText.Chinese(i + 10_000, 70))));
         var tokenizerPath = Path.Combine(Root, "tokenizer.json");
-        BpeTrainer.Train(Enumerable.Range(0, 200).Select(i => i % 2 == 0 ? Text.English(i) : Text.Chinese(i)), new BpeTrainerOptions { VocabSize = 600 }).Save(tokenizerPath);
+        BpeTrainer.Train(Enumerable.Range(0, 200).Select(i => i % 2 == 0 ? SyntheticText.English(i, 50) : SyntheticText.Chinese(i + 10_000, 70)), new BpeTrainerOptions { VocabSize = 600 }).Save(tokenizerPath);
         var tokenizer = TextTokenizer.Load(tokenizerPath);
         CorpusPreparer.Run(new PrepareOptions
         {
@@ -80,28 +81,4 @@ public sealed class SweepFixture : IDisposable
 public sealed class SweepCollection : ICollectionFixture<SweepFixture>
 {
     public const string Name = "sweep fixture";
-}
-
-/// <summary>Deterministic synthetic documents.</summary>
-public static class Text
-{
-    static readonly string[] Words = ("river stone market winter garden letter bridge window morning harbor question answer music paper story " +
-        "table money history night evening water light road horse summer village engine forest island mountain").Split(' ');
-    const string Han = "天地玄黄宇宙洪荒日月盈昃辰宿列张寒来暑往秋收冬藏云腾致雨露结为霜金生丽水玉出昆冈";
-
-    public static string English(int seed)
-    {
-        var r = new Random(seed);
-        var sb = new StringBuilder();
-        for (var i = 0; i < 50; i++) sb.Append(Words[r.Next(Words.Length)]).Append(i % 10 == 9 ? ". " : " ");
-        return sb.ToString().Trim();
-    }
-
-    public static string Chinese(int seed)
-    {
-        var r = new Random(seed + 10_000);
-        var sb = new StringBuilder();
-        for (var i = 0; i < 70; i++) sb.Append(Han[r.Next(Han.Length)]).Append(i % 7 == 6 ? "，" : "");
-        return sb.ToString() + "。";
-    }
 }

@@ -3,6 +3,7 @@ using CptLab.Data.Mixing;
 using CptLab.Data.Prepare;
 using CptLab.Data.Sources;
 using CptLab.Data.Tokenization;
+using CptLab.TestKit;
 
 namespace CptLab.Training.Tests;
 
@@ -12,22 +13,14 @@ namespace CptLab.Training.Tests;
 /// </summary>
 public static class TinyBlend
 {
-    static readonly string[] Words = ("time person year way day thing man world life hand part child eye woman place work week case point " +
-        "river mountain window garden letter music paper story table money night morning water light road horse winter market").Split(' ');
-    const string Han = "天地玄黄宇宙洪荒日月盈昃辰宿列张寒来暑往秋收冬藏闰余成岁律吕调阳云腾致雨露结为霜金生丽水玉出昆冈剑号巨阙珠称夜光";
-
-    static string English(Random r) => string.Join(' ', Enumerable.Range(0, 80).Select(_ => Words[r.Next(Words.Length)])) + ".";
-    static string Chinese(Random r) => new(Enumerable.Range(0, 100).Select(i => i % 8 == 7 ? '，' : Han[r.Next(Han.Length)]).ToArray());
-
     /// <summary>Prepares (once per folder) and returns the blend manifest path and the tokenizer's vocabulary size.</summary>
     public static (string BlendPath, int VocabSize) Create(string dir, double almr, int seqLen, long tokens)
     {
         Directory.CreateDirectory(dir);
-        var rng = new Random(42);
         var en = Path.Combine(dir, "en.jsonl");
         var zh = Path.Combine(dir, "zh.jsonl");
-        File.WriteAllLines(en, Enumerable.Range(0, 120).Select(_ => System.Text.Json.JsonSerializer.Serialize(new { text = English(rng) })));
-        File.WriteAllLines(zh, Enumerable.Range(0, 120).Select(_ => System.Text.Json.JsonSerializer.Serialize(new { text = Chinese(rng) })), Encoding.UTF8);
+        File.WriteAllLines(en, Enumerable.Range(0, 120).Select(i => SyntheticText.JsonLine(SyntheticText.English(42 + i, 80))));
+        File.WriteAllLines(zh, Enumerable.Range(0, 120).Select(i => SyntheticText.JsonLine(SyntheticText.Chinese(420 + i, 100))), Encoding.UTF8);
         var tokenizerPath = Path.Combine(dir, "tokenizer.json");
         var sample = File.ReadLines(en).Take(60).Concat(File.ReadLines(zh).Take(60)).ToList();
         BpeTrainer.Train(sample, new BpeTrainerOptions { VocabSize = 800 }).Save(tokenizerPath);
