@@ -250,9 +250,13 @@ internal static class SweepValidation
             throw new CptLabException($"all {ok.Count} successful runs use a single learning rate ({lrs[0]:0.###e0}): the laws need at least 3 distinct LRs to locate the optimal LR; sweep a log grid (e.g. 3–5 LRs a factor 2–3 apart)");
         if (lrs.Length == 2)
             throw new CptLabException($"only 2 distinct learning rates ({lrs[0]:0.###e0}, {lrs[1]:0.###e0}) among the successful runs: the laws need at least 3 to locate the optimal LR");
-        var almrs = ok.Select(p => p.Almr).Distinct().ToArray();
-        if (almrs.Length < 2)
-            throw new CptLabException($"all successful runs use a single ALMR ({almrs[0]:0.###}): the laws need at least 3 distinct ALMR values");
+        // The least demanding law (response_surface_linear) has coefficients linear in r: two ALMR values fit them
+        // exactly and leave no degree of freedom to check the shape in r, nor any to leave a run out; it needs 3.
+        var almrs = ok.Select(p => p.Almr).Distinct().OrderBy(v => v).ToArray();
+        if (almrs.Length == 1)
+            throw new CptLabException($"all {ok.Count} successful runs use a single ALMR ({almrs[0]:0.###}): the laws need at least 3 distinct ALMR values; sweep 3–5 ALMR values across the range of interest");
+        if (almrs.Length == 2)
+            throw new CptLabException($"only 2 distinct ALMR values ({almrs[0]:0.###}, {almrs[1]:0.###}) among the successful runs: the laws need at least 3 (a law linear in ALMR needs a third value to be checked and to leave a run out)");
 
         var target = new Obs[ok.Count];
         var original = new Obs[ok.Count];
