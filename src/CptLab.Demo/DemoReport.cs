@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CptLab.Core;
 using CptLab.Laws;
+using CptLab.Reports;
 using CptLab.Sweep;
 using CptLab.Training;
 
@@ -153,7 +154,7 @@ public static class DemoReport
     /// <summary>Validation loss against tokens for zh and en, naive and chosen CPT runs (PNG; SVG beside it).</summary>
     static string CurvesPlot(DemoPipeline.Paths p, string pathWithoutExtension)
     {
-        var plot = new ScottPlot.Plot();
+        var series = new List<PlotSeries>();
         foreach (var (label, dir) in new[] { ("chosen", p.CptChosen), ("naive", p.CptNaive) })
         {
             var points = Curve(Path.Combine(dir, "run", Trainer.MetricsFileName));
@@ -161,18 +162,11 @@ public static class DemoReport
             {
                 var xs = points.Select(x => (double)x.Tokens).ToArray();
                 var ys = points.Select(x => sources.Sum(s => x.Loss[s].Loss * x.Loss[s].Tokens) / sources.Sum(s => (double)x.Loss[s].Tokens)).ToArray();
-                var sc = plot.Add.Scatter(xs, ys);
-                sc.LegendText = $"{label} {lang}";
-                if (label == "naive") sc.MarkerShape = ScottPlot.MarkerShape.OpenCircle;
+                series.Add(new PlotSeries($"{label} {lang}", xs, ys, OpenMarkers: label == "naive"));
             }
         }
-        plot.Title("Continual pre-training of the large base: validation loss");
-        plot.XLabel("tokens");
-        plot.YLabel("validation loss (nats/token)");
-        plot.ShowLegend();
-        plot.SavePng(pathWithoutExtension + ".png", 900, 560);
-        plot.SaveSvg(pathWithoutExtension + ".svg", 900, 560);
-        return pathWithoutExtension + ".png";
+        return LinePlot.Write("Continual pre-training of the large base: validation loss", "tokens", "validation loss (nats/token)",
+            series, pathWithoutExtension).Png;
     }
 
     static List<(long Tokens, Dictionary<string, (double Loss, long Tokens)> Loss)> Curve(string metrics) =>

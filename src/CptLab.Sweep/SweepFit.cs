@@ -1,5 +1,6 @@
 using CptLab.Core;
 using CptLab.Laws;
+using CptLab.Reports;
 
 namespace CptLab.Sweep;
 

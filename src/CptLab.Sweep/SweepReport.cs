@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using CptLab.Core;
 using CptLab.Laws;
+using CptLab.Reports;
 
 namespace CptLab.Sweep;
 

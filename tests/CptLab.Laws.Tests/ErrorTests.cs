@@ -42,6 +42,31 @@ public class ErrorTests
     }
 
     [Fact]
+    public void SingleAlmr()
+    {
+        var sweep = Synthetic.Wrap([Point(0.3, 1e-4), Point(0.3, 3e-4), Point(0.3, 1e-3)]);
+        var e = Assert.Throws<CptLabException>(() => LawFitter.Fit(sweep, Options));
+        Assert.Contains("single ALMR (0.3)", e.Message);
+        Assert.Contains("at least 3 distinct ALMR values", e.Message);
+    }
+
+    [Fact]
+    public void TwoAlmrsAreRefusedAndThreeAreEnough()
+    {
+        // The boundary: 2 ALMR × 4 LR (8 runs, more than the 7 the linear law needs) is refused for want of a third
+        // ALMR value; adding it, 3 × 3 runs fit with the linear response surface.
+        var two = Synthetic.Sweep([0.2, 0.8], [-4.5, -4.0, -3.5, -3.0], noise: 0.002, seed: 1);
+        var e = Assert.Throws<CptLabException>(() => LawFitter.Fit(two, Options));
+        Assert.Contains("only 2 distinct ALMR values (0.2, 0.8)", e.Message);
+        Assert.Contains("need at least 3", e.Message);
+
+        var three = Synthetic.Sweep([0.2, 0.5, 0.8], [-4.5, -4.0, -3.5], noise: 0.002, seed: 1);
+        var fit = LawFitter.Fit(three, Options);
+        Assert.Equal("response_surface_linear", fit.Summary.Law);
+        Assert.Equal(9, fit.Summary.Runs);
+    }
+
+    [Fact]
     public void AllRunsFailed()
     {
         var sweep = Synthetic.Wrap([Point(0.1, 1e-4, error: "CUDA out of memory"), Point(0.3, 3e-4, error: "killed")]);

@@ -2,10 +2,14 @@ using CptLab.Laws;
 
 namespace CptLab.Laws.Tests;
 
+/// <summary>A truth a synthetic sweep is drawn from: each language's log-loss at (r, x = log10 lr).</summary>
+internal sealed record Truth(string Name, Func<double, double, double> LogZh, Func<double, double, double> LogEn);
+
 /// <summary>
 /// A known sweep surface: log-losses quadratic in x = log10 lr with coefficients quadratic in ALMR r, written in
 /// the interpretable form log L = A(r) + κ·(x − x*(r))². The target ("zh") improves with r and prefers a
-/// larger LR as r grows; the original ("en") forgets more as r grows and prefers a small LR.
+/// larger LR as r grows; the original ("en") forgets more as r grows and prefers a small LR. This surface is in
+/// the response_surface_quadratic family (<see cref="InFamily"/>); <see cref="OutOfFamily"/> is in none.
 /// </summary>
 internal sealed class Synthetic
 {
@@ -18,6 +22,29 @@ internal sealed class Synthetic
     public static double LogZh(double r, double x) => 1.10 - 0.50 * r + 0.20 * r * r + 0.08 * Sq(x - (-3.8 + 0.4 * r));
     public static double LogEn(double r, double x) => 0.70 + 0.02 * r + 0.25 * r * r + 0.05 * Sq(x + 4.2);
     static double Sq(double v) => v * v;
+
+    /// <summary>
+    /// A smooth surface outside every law family, for measuring what the intervals do when the law is wrong:
+    /// zh: L = 1.6 + 1.4·e^(−3r) + 0.12·(10^(0.8z) + 10^(−0.5z) − 2), z = x − (−3.8 + 0.4r) (too large an LR
+    /// hurts faster than too small a one); en: L = 2 + 0.3·r^1.5·10^(0.3(x + 4.2)) + 0.05·(10^(0.5e) + 10^(−0.5e) − 2),
+    /// e = x + 4.2 (forgetting grows as r^1.5 and with the LR). Neither log L is a polynomial in r or x. The true
+    /// optimum of <see cref="Weighted"/> over r ∈ [0, 0.9], x ∈ [−4.75, −3.25], by dense grid, is interior
+    /// (r* ≈ 0.564, x* ≈ −4.155).
+    /// </summary>
+    public static double OutOfFamilyLogZh(double r, double x)
+    {
+        var z = x - (-3.8 + 0.4 * r);
+        return Math.Log(1.6 + 1.4 * Math.Exp(-3 * r) + 0.12 * (Math.Pow(10, 0.8 * z) + Math.Pow(10, -0.5 * z) - 2));
+    }
+
+    public static double OutOfFamilyLogEn(double r, double x)
+    {
+        var e = x + 4.2;
+        return Math.Log(EnBase + 0.3 * Math.Pow(r, 1.5) * Math.Pow(10, 0.3 * e) + 0.05 * (Math.Pow(10, 0.5 * e) + Math.Pow(10, -0.5 * e) - 2));
+    }
+
+    public static readonly Truth InFamily = new("quadratic response surface (in the family)", LogZh, LogEn);
+    public static readonly Truth OutOfFamily = new("exp/power surface (outside every family)", OutOfFamilyLogZh, OutOfFamilyLogEn);
 
     /// <summary>
     /// The same truth as centred response-surface coefficients a0..a2, b0..b2, c0..c2:
@@ -41,11 +68,14 @@ internal sealed class Synthetic
 
     public static readonly Objective Weighted = Objective.Weighted(1, 2);
 
-    public static double TrueObjective(Objective objective, double r, double x) =>
-        objective.Evaluate(Math.Exp(LogZh(r, x)), Math.Exp(LogEn(r, x)), EnBase);
+    public static double TrueObjective(Objective objective, double r, double x, Truth? truth = null)
+    {
+        truth ??= InFamily;
+        return objective.Evaluate(Math.Exp(truth.LogZh(r, x)), Math.Exp(truth.LogEn(r, x)), EnBase);
+    }
 
     /// <summary>The true optimum by brute force on a dense grid (independent of the library's search).</summary>
-    public static (double R, double X) TrueOptimum(Objective objective, double r0, double r1, double x0, double x1, int n = 601)
+    public static (double R, double X) TrueOptimum(Objective objective, double r0, double r1, double x0, double x1, int n = 601, Truth? truth = null)
     {
         var best = (R: 0.0, X: 0.0, V: double.PositiveInfinity);
         for (var i = 0; i < n; i++)
@@ -53,7 +83,7 @@ internal sealed class Synthetic
         {
             var r = r0 + (r1 - r0) * i / (n - 1);
             var x = x0 + (x1 - x0) * j / (n - 1);
-            var v = TrueObjective(objective, r, x);
+            var v = TrueObjective(objective, r, x, truth);
             if (v < best.V) best = (r, x, v);
         }
         return (best.R, best.X);
@@ -61,17 +91,18 @@ internal sealed class Synthetic
 
     public static double[] Grid(double lo, double hi, int n) => Enumerable.Range(0, n).Select(i => lo + (hi - lo) * i / (n - 1)).ToArray();
 
-    public static SweepPoint Run(double r, double x, int seed, Random rng, double noise)
+    public static SweepPoint Run(double r, double x, int seed, Random rng, double noise, Truth? truth = null)
     {
-        var zh = Math.Exp(LogZh(r, x) + noise * Gauss(rng));
-        var en = Math.Exp(LogEn(r, x) + noise * Gauss(rng));
+        truth ??= InFamily;
+        var zh = Math.Exp(truth.LogZh(r, x) + noise * Gauss(rng));
+        var en = Math.Exp(truth.LogEn(r, x) + noise * Gauss(rng));
         return new SweepPoint(r, Math.Pow(10, x), seed, new Dictionary<string, double> { [Zh] = zh, [En] = en }, []);
     }
 
-    public static SweepResults Sweep(IEnumerable<double> rs, IEnumerable<double> xs, double noise, int seed, int seeds = 1)
+    public static SweepResults Sweep(IEnumerable<double> rs, IEnumerable<double> xs, double noise, int seed, int seeds = 1, Truth? truth = null)
     {
         var rng = new Random(seed);
-        var points = (from r in rs from x in xs from s in Enumerable.Range(0, seeds) select Run(r, x, s, rng, noise)).ToList();
+        var points = (from r in rs from x in xs from s in Enumerable.Range(0, seeds) select Run(r, x, s, rng, noise, truth)).ToList();
         return Wrap(points);
     }
 

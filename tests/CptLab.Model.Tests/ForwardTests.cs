@@ -1,9 +1,10 @@
 using CptLab.Model;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace CptLab.Model.Tests;
 
-public class ForwardTests
+public class ForwardTests(ITestOutputHelper output)
 {
     static double[][] TorchLogits(LlamaForCausalLM model, long[] tokens)
     {
@@ -71,7 +72,7 @@ public class ForwardTests
     }
 
     [Fact]
-    public void Reference_check_detects_a_wrong_rope_layout()
+    public void Reference_check_detects_a_wrong_rope_scaling()
     {
         // The comparison above must be able to fail: a model whose rope frequencies differ (default instead of
         // llama3 scaling) gives logits the reference rejects.
@@ -82,6 +83,23 @@ public class ForwardTests
         var tokens = TestModels.Tokens(40, config.VocabSize);
         double err = RelativeError(TorchLogits(unscaled, tokens), new ReferenceLlama(model).Logits(tokens));
         Assert.True(err > 1e-3, $"relative error only {err:E2}");
+    }
+
+    [Fact]
+    public void Model_uses_the_half_split_rope_layout_not_the_interleaved_one()
+    {
+        // Same weights, same frequencies: only which coordinates rotate together differs. The model must match
+        // Hugging Face's half-split pairs (x_d, x_{d+hd/2}) and be rejected by the interleaved (x_{2d}, x_{2d+1})
+        // reference, so a layout slip would not pass the agreement tests above.
+        TorchRuntime.Initialise();
+        using var model = TestModels.Random(TestModels.Tiny());
+        var tokens = TestModels.Tokens(40, model.Config.VocabSize);
+        var actual = TorchLogits(model, tokens);
+        double halfSplit = RelativeError(actual, new ReferenceLlama(model, RopeLayout.HalfSplit).Logits(tokens));
+        double interleaved = RelativeError(actual, new ReferenceLlama(model, RopeLayout.Interleaved).Logits(tokens));
+        output.WriteLine($"relative error against the half-split reference {halfSplit:E2}, against the interleaved one {interleaved:E2}");
+        Assert.True(halfSplit < 1e-4, $"half-split reference: relative error {halfSplit:E2}");
+        Assert.True(interleaved > 1e-3, $"interleaved reference: relative error only {interleaved:E2}");
     }
 
     [Fact]

@@ -3,6 +3,15 @@ using static TorchSharp.torch;
 
 namespace CptLab.Model.Tests;
 
+/// <summary>Which coordinates of a head RoPE rotates together.</summary>
+enum RopeLayout
+{
+    /// <summary>Hugging Face's rotate_half: pairs (x_d, x_{d+hd/2}). What a Hugging Face checkpoint expects.</summary>
+    HalfSplit,
+    /// <summary>GPT-J and Meta's original code: adjacent pairs (x_{2d}, x_{2d+1}). Wrong for Hugging Face weights.</summary>
+    Interleaved,
+}
+
 /// <summary>
 /// An independent Llama forward pass in plain C# loops and double precision, written from the published
 /// equations, for checking the TorchSharp model. Weights are copied out of the model by Hugging Face name.
@@ -10,11 +19,13 @@ namespace CptLab.Model.Tests;
 sealed class ReferenceLlama
 {
     readonly LlamaConfig _c;
+    readonly RopeLayout _layout;
     readonly Dictionary<string, double[]> _w = new();
 
-    public ReferenceLlama(LlamaForCausalLM model)
+    public ReferenceLlama(LlamaForCausalLM model, RopeLayout layout = RopeLayout.HalfSplit)
     {
         _c = model.Config;
+        _layout = layout;
         foreach (var (name, p) in model.named_parameters())
         {
             using var f = p.detach().to(ScalarType.Float64).contiguous();
@@ -58,8 +69,8 @@ sealed class ReferenceLlama
         var inv = InverseFrequencies();
         for (int t = 0; t < T; t++)
         {
-            for (int head = 0; head < nh; head++) Rotate(q[t], head * hd, t, inv);
-            for (int head = 0; head < nkv; head++) Rotate(k[t], head * hd, t, inv);
+            for (int head = 0; head < nh; head++) Rotate(q[t], head * hd, t, inv, _layout);
+            for (int head = 0; head < nkv; head++) Rotate(k[t], head * hd, t, inv, _layout);
         }
         var output = new double[T][];
         for (int t = 0; t < T; t++)
@@ -108,16 +119,17 @@ sealed class ReferenceLlama
         return result;
     }
 
-    // Pairs (d, d + hd/2) rotate by angle position·inv[d], as Hugging Face's rotate_half layout.
-    static void Rotate(double[] vec, int offset, int position, double[] inv)
+    // Pair d rotates by angle position·inv[d]: coordinates (d, d + hd/2) in the half-split layout, (2d, 2d + 1) interleaved.
+    static void Rotate(double[] vec, int offset, int position, double[] inv, RopeLayout layout)
     {
         int half = inv.Length;
         for (int d = 0; d < half; d++)
         {
+            var (i, j) = layout == RopeLayout.HalfSplit ? (offset + d, offset + d + half) : (offset + 2 * d, offset + 2 * d + 1);
             double angle = position * inv[d], cos = Math.Cos(angle), sin = Math.Sin(angle);
-            double a = vec[offset + d], b = vec[offset + d + half];
-            vec[offset + d] = a * cos - b * sin;
-            vec[offset + d + half] = b * cos + a * sin;
+            double a = vec[i], b = vec[j];
+            vec[i] = a * cos - b * sin;
+            vec[j] = b * cos + a * sin;
         }
     }
 

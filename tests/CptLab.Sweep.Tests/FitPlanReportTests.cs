@@ -192,7 +192,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         SweepRunner.Run(one, dir1, new RunnerOptions { Executor = new FakeExecutor() });
         Assert.Contains("single learning rate", Assert.Throws<CptLabException>(() => SweepFit.Run(dir1)).Message);
 
-        // Too few points for any law (2 ALMR × 3 LR, and one of them diverged to NaN).
+        // Too few ALMR values for any law (2 ALMR × 3 LR, and one of them diverged to NaN).
         var few = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(2, 3)));
         var dir2 = NewDir();
         var nan = new FakeExecutor();
@@ -201,7 +201,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         var e2 = Assert.Throws<CptLabException>(() => SweepFit.Run(dir2));
         output.WriteLine(e2.Message);
         Assert.Contains("5 done, 1 failed", e2.Message);
-        Assert.Contains("too few points", e2.Message);
+        Assert.Contains("only 2 distinct ALMR values", e2.Message);
 
         // The CLI turns it into one line on stderr and exit code 1.
         var (code, _, stderr) = CliHost.Run(["sweep", "fit", "--dir", dir]);

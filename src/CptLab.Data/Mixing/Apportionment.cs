@@ -4,7 +4,8 @@ namespace CptLab.Data.Mixing;
 /// Which source the next sequence comes from, so that after every k sequences each source i has had
 /// n_i(k) sequences with |n_i(k) − w_i·k| &lt; 1 — over every prefix, not just at the end.
 /// The obvious rule (take the source furthest behind) can drift past one sequence with several sources
-/// (measured: 1.23 with six sources). This is Tijdeman's rule for the chairman assignment problem
+/// (measured on the Data tests' 200 random blends of 2–8 sources: up to 1.078 sequences, 1.050 with six sources;
+/// below one with up to four). This is Tijdeman's rule for the chairman assignment problem
 /// (R. Tijdeman, 1980), which guarantees |n_i(k) − w_i·k| ≤ 1 − 1/(2(S−1)) for S active sources: among the
 /// sources at least δ = 1/(2(S−1)) behind, take the one whose (n_i + 1 − δ)/w_i deadline comes first.
 /// </summary>

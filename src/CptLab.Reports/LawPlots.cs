@@ -1,7 +1,8 @@
 using CptLab.Core;
+using CptLab.Laws;
 using ScottPlot;
 
-namespace CptLab.Laws;
+namespace CptLab.Reports;
 
 /// <summary>
 /// The sweep's figures, each written as PNG and SVG (ScottPlot 5) through <see cref="AtomicFile"/>:
@@ -150,12 +151,5 @@ public static class LawPlots
         return Save(plot, pathWithoutExtension);
     }
 
-    static (string Png, string Svg) Save(Plot plot, string pathWithoutExtension)
-    {
-        var png = pathWithoutExtension + ".png";
-        var svg = pathWithoutExtension + ".svg";
-        AtomicFile.WriteAllBytes(png, plot.GetImageBytes(Width, Height, ImageFormat.Png));
-        AtomicFile.WriteAllText(svg, plot.GetSvgXml(Width, Height));
-        return (png, svg);
-    }
+    static (string Png, string Svg) Save(Plot plot, string pathWithoutExtension) => Figure.Save(plot, pathWithoutExtension, Width, Height);
 }

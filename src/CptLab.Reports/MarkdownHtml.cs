@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace CptLab.Sweep;
+namespace CptLab.Reports;
 
 /// <summary>
 /// The Markdown that the sweep reports are written in, as a standalone HTML page: headings, paragraphs, pipe
