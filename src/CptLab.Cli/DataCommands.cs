@@ -118,7 +118,7 @@ public static class DataCommands
             components.AddRange((r.GetValue(additional) ?? []).Select(s => MixComponent.Parse(s, SourceGroup.Additional)));
             components.AddRange((r.GetValue(domain) ?? []).Select(s => MixComponent.Parse(s, SourceGroup.Domain)));
             if (components.Count == 0) throw new CptLabException("no sources in the mixture: give --original and --additional (and optionally --domain)");
-            var plan = BlendPlan.Create(new MixSpec
+            var plan = BlendManifest.Create(new MixSpec
             {
                 DataDir = r.GetValue(dataDir)!.FullName, Components = components, Almr = r.GetValue(almr), DomainShare = r.GetValue(domainShare),
                 TokenBudget = TokenAmount.ParsePositive(r.GetValue(tokens)!, "--tokens"), SeqLen = r.GetValue(seqLen), Seed = r.GetValue(seed), MaxEpochs = r.GetValue(maxEpochs),
@@ -142,7 +142,7 @@ public static class DataCommands
             Console.Write((r.GetValue(dataDir), r.GetValue(blend)) switch
             {
                 ({ } d, null) => DataReport.Stats(d.FullName),
-                (null, { } b) => DataReport.Blend(BlendPlan.Load(b.FullName)),
+                (null, { } b) => DataReport.Blend(BlendManifest.Load(b.FullName)),
                 _ => throw new CptLabException("give exactly one of --data or --blend"),
             });
             return 0;
@@ -162,7 +162,7 @@ public static class DataCommands
         {
             if (r.GetValue(blend) is { } b)
             {
-                var plan = BlendPlan.Load(b.FullName);
+                var plan = BlendManifest.Load(b.FullName);
                 var tok = TextTokenizer.Load(r.GetValue(tokenizer) ?? PrepareManifest.Load(plan.DataDir).Tokenizer, TokenizerAdvice);
                 Console.Write(DataReport.Inspect(plan, tok, r.GetValue(count)));
             }

@@ -160,7 +160,7 @@ public static class DemoPipeline
         model.Save(modelPath);
         var blend = Path.Combine(dir, "blend.json");
         if (!File.Exists(blend))
-            BlendPlan.Create(new MixSpec
+            BlendManifest.Create(new MixSpec
             {
                 DataDir = Path.Combine(Path.GetDirectoryName(dir)!, "data"), Components = [new MixComponent("brown", SourceGroup.Original)],
                 Almr = 0, TokenBudget = scale.BasePretrainTokens, SeqLen = scale.SeqLen, Seed = 11, MaxEpochs = 100,
@@ -179,7 +179,7 @@ public static class DemoPipeline
         Directory.CreateDirectory(dir);
         var blend = Path.Combine(dir, "blend.json");
         if (!File.Exists(blend))
-            BlendPlan.Create(new MixSpec
+            BlendManifest.Create(new MixSpec
             {
                 DataDir = p.Data, Components = Mixture, Almr = almr, TokenBudget = scale.CptTokens, SeqLen = scale.SeqLen, Seed = 1234, MaxEpochs = 100,
             }).Save(blend);

@@ -40,7 +40,7 @@ public sealed record LrScalingRule(double Alpha, bool Fitted, IReadOnlyList<Prox
 public enum BlendRole { Target, Original, Domain }
 
 /// <summary>One tokenized source (a Megatron indexed dataset prefix, without .bin/.idx) and its size in tokens.</summary>
-public sealed record BlendSource(string PathPrefix, BlendRole Role, long Tokens);
+public sealed record ShardSource(string PathPrefix, BlendRole Role, long Tokens);
 
 public sealed record BlendWeight(string PathPrefix, BlendRole Role, double Weight);
 
@@ -54,7 +54,7 @@ public sealed record PlanRequest
     public required long TokenBudget { get; init; }
     public required int SeqLength { get; init; }
     public required int GlobalBatchSize { get; init; }
-    public required IReadOnlyList<BlendSource> Sources { get; init; }
+    public required IReadOnlyList<ShardSource> Sources { get; init; }
     public required LrScalingRule Rule { get; init; }
     /// <summary>Share of the token stream given to domain data (math, code); the original language gets 1 − ALMR − this.</summary>
     public double DomainShare { get; init; }

@@ -67,7 +67,7 @@ public static class SweepPlan
         {
             var acc = manifest.Source(c.Source);
             var role = c.Group switch { SourceGroup.Additional => BlendRole.Target, SourceGroup.Original => BlendRole.Original, _ => BlendRole.Domain };
-            return new Laws.BlendSource(Path.Combine(spec.DataDir, acc.TrainPrefix), role, acc.TokensTrain);
+            return new Laws.ShardSource(Path.Combine(spec.DataDir, acc.TrainPrefix), role, acc.TokensTrain);
         }).ToList();
         var plan = TransferPlanner.Plan(new PlanRequest
         {
@@ -85,7 +85,7 @@ public static class SweepPlan
         var outDir = Path.GetFullPath(options.OutDir ?? Path.Combine(sweepDir, DefaultDir));
         Directory.CreateDirectory(outDir);
         var blendPath = Path.Combine(outDir, "blend.json");
-        BlendPlan.Create(spec.Mix(plan.Almr, spec.Seeds[0]) with { TokenBudget = plan.TrainIters * plan.TokensPerIter, SeqLen = seqLen }).Save(blendPath);
+        BlendManifest.Create(spec.Mix(plan.Almr, spec.Seeds[0]) with { TokenBudget = plan.TrainIters * plan.TokensPerIter, SeqLen = seqLen }).Save(blendPath);
 
         string? trainPath = null;
         if (ScheduleFor(plan.DecayStyle) is { } kind)

@@ -202,7 +202,7 @@ public static class SweepRunner
     {
         var path = Path.Combine(sweepDir, "blends", string.Create(CultureInfo.InvariantCulture, $"almr{almr:0.######}_seed{seed}.json"));
         if (File.Exists(path)) return path;
-        BlendPlan.Create(spec.Mix(almr, seed)).Save(path);
+        BlendManifest.Create(spec.Mix(almr, seed)).Save(path);
         return path;
     }
 

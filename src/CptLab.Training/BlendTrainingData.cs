@@ -14,11 +14,11 @@ public sealed class BlendTrainingData : ITrainingData, IDisposable
 {
     readonly MixtureSampler _sampler;
 
-    public BlendPlan Plan { get; }
+    public BlendManifest Plan { get; }
     public int SequenceLength => _sampler.SeqLen;
     public IReadOnlyList<ValidationSet> Validation { get; }
 
-    BlendTrainingData(BlendPlan plan, MixtureSampler sampler, IReadOnlyList<ValidationSet> validation)
+    BlendTrainingData(BlendManifest plan, MixtureSampler sampler, IReadOnlyList<ValidationSet> validation)
     {
         (Plan, _sampler, Validation) = (plan, sampler, validation);
     }
@@ -27,7 +27,7 @@ public sealed class BlendTrainingData : ITrainingData, IDisposable
     /// <param name="maxValidationSequences">Held-out sequences per source used for validation.</param>
     public static BlendTrainingData Open(string blendPath, int seqLen, int maxValidationSequences)
     {
-        var plan = BlendPlan.Load(blendPath);
+        var plan = BlendManifest.Load(blendPath);
         if (plan.SeqLen != seqLen)
             throw new CptLabException($"{blendPath}: the blend was made for sequences of {plan.SeqLen} tokens, the training config says data.seq_len = {seqLen}; remake it with `cptlab data mix --seq-len {seqLen}`");
         var manifest = PrepareManifest.Load(plan.DataDir);
@@ -35,7 +35,7 @@ public sealed class BlendTrainingData : ITrainingData, IDisposable
         var validation = new List<ValidationSet>();
         foreach (var source in plan.Sources)
         {
-            var sequences = Data.Mixing.ValidationSet.Sequences(Path.Combine(plan.DataDir, source.ValidationPrefix), seqLen, maxValidationSequences).ToList();
+            var sequences = Data.Mixing.ValidationWindows.Sequences(Path.Combine(plan.DataDir, source.ValidationPrefix), seqLen, maxValidationSequences).ToList();
             if (sequences.Count == 0) continue; // a source too small to hold one held-out window is reported by `data stats`
             validation.Add(new ValidationSet(source.Name, sequences, TargetBytes(sequences, tokenizer)));
         }

@@ -69,7 +69,7 @@ public class MixtureTests(ITestOutputHelper output) : IDisposable
     [InlineData(1.0, 0.0)]
     public void Every_prefix_has_every_share_within_one_sequence(double almr, double domain)
     {
-        var plan = BlendPlan.Create(Spec(almr, domain));
+        var plan = BlendManifest.Create(Spec(almr, domain));
         var original = 1 - almr - domain;
         var target = new Dictionary<int, double> { [1] = original * 2 / 3, [4] = original / 3, [2] = almr, [3] = domain };
         var tokens = new Dictionary<int, long> { [1] = 0, [2] = 0, [3] = 0, [4] = 0 };
@@ -89,7 +89,7 @@ public class MixtureTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Same_seed_same_stream_and_a_restored_sampler_continues_identically()
     {
-        var plan = BlendPlan.Create(Spec(0.3, 0.1));
+        var plan = BlendManifest.Create(Spec(0.3, 0.1));
         using var a = MixtureSampler.Open(plan);
         var head = Enumerable.Range(0, 100).Select(_ => a.Next()).ToList();
         var state = a.GetState().ToJson();
@@ -103,14 +103,14 @@ public class MixtureTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(tail, Enumerable.Range(0, 250).Select(_ => c.Next()).ToList());
         Assert.Equal(350, c.Step);
 
-        using var other = MixtureSampler.Open(BlendPlan.Create(Spec(0.3, 0.1, seed: 8)));
+        using var other = MixtureSampler.Open(BlendManifest.Create(Spec(0.3, 0.1, seed: 8)));
         Assert.NotEqual(head, Enumerable.Range(0, 100).Select(_ => other.Next()).ToList());
     }
 
     [Fact]
     public void Changing_the_blend_at_a_step_neither_repeats_nor_skips_data()
     {
-        var plan = BlendPlan.Create(Spec(0.2));
+        var plan = BlendManifest.Create(Spec(0.2));
         using var sampler = MixtureSampler.Open(plan);
         var seqs = Enumerable.Range(0, 150).Select(_ => sampler.Next()).ToList();
         sampler.SetShares(new Dictionary<string, double> { ["en"] = 0.1, ["en2"] = 0.1, ["zh"] = 0.7, ["code"] = 0.1 });
@@ -156,7 +156,7 @@ public class MixtureTests(ITestOutputHelper output) : IDisposable
     public void Plan_reports_epochs_warns_on_repeats_and_writes_megatron_arguments()
     {
         var spec = Spec(0.3, 0.1, sequences: 400) with { MaxEpochs = 4 };
-        var plan = BlendPlan.Create(spec);
+        var plan = BlendManifest.Create(spec);
         var code = plan.Sources.Single(s => s.Name == "code");
         Assert.Equal(0.1, code.Share, 12);
         Assert.Equal(code.TokensPlanned / 200.0, code.Epochs, 9);   // code has 10 documents × 20 tokens
@@ -169,7 +169,7 @@ public class MixtureTests(ITestOutputHelper output) : IDisposable
 
         var path = Path.Combine(_dir.Path, "blend.json");
         plan.Save(path);
-        var loaded = BlendPlan.Load(path);
+        var loaded = BlendManifest.Load(path);
         Assert.Equal(plan.MegatronDataPath, loaded.MegatronDataPath);
         Assert.Equal(plan.Sources.Select(s => s.TokensPlanned), loaded.Sources.Select(s => s.TokensPlanned));
     }
@@ -177,14 +177,14 @@ public class MixtureTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Wrong_mixtures_are_one_line_errors()
     {
-        Assert.Contains("not in [0, 1]", Assert.Throws<CptLabException>(() => BlendPlan.Create(Spec(1.2))).Message);
-        Assert.Contains("exceeds 1", Assert.Throws<CptLabException>(() => BlendPlan.Create(Spec(0.95, 0.1))).Message);
+        Assert.Contains("not in [0, 1]", Assert.Throws<CptLabException>(() => BlendManifest.Create(Spec(1.2))).Message);
+        Assert.Contains("exceeds 1", Assert.Throws<CptLabException>(() => BlendManifest.Create(Spec(0.95, 0.1))).Message);
         var noZh = Spec(0.3) with { Components = [new("en", SourceGroup.Original)] };
-        Assert.Contains("additional", Assert.Throws<CptLabException>(() => BlendPlan.Create(noZh)).Message);
+        Assert.Contains("additional", Assert.Throws<CptLabException>(() => BlendManifest.Create(noZh)).Message);
         var unknown = Spec(0.3) with { Components = [new("en", SourceGroup.Original), new("fr", SourceGroup.Additional)] };
-        Assert.Contains("'fr' is not in this data folder", Assert.Throws<CptLabException>(() => BlendPlan.Create(unknown)).Message);
+        Assert.Contains("'fr' is not in this data folder", Assert.Throws<CptLabException>(() => BlendManifest.Create(unknown)).Message);
         var empty = Spec(0.3) with { Components = [new("en", SourceGroup.Original), new("empty", SourceGroup.Additional)] };
-        Assert.Contains("empty", Assert.Throws<CptLabException>(() => BlendPlan.Create(empty)).Message);
+        Assert.Contains("empty", Assert.Throws<CptLabException>(() => BlendManifest.Create(empty)).Message);
         Assert.Throws<CptLabException>(() => MixComponent.Parse("zh:-1", SourceGroup.Additional));
         Assert.Equal(new MixComponent("zh", SourceGroup.Additional, 2.5), MixComponent.Parse("zh:2.5", SourceGroup.Additional));
     }
@@ -237,7 +237,7 @@ public class MixtureTests(ITestOutputHelper output) : IDisposable
     public void Validation_sequences_are_the_held_out_documents_in_order()
     {
         DataDir();
-        var seqs = ValidationSet.Sequences(Path.Combine(_dir.Path, "zh.val"), seqLen: 5).ToList();
+        var seqs = ValidationWindows.Sequences(Path.Combine(_dir.Path, "zh.val"), seqLen: 5).ToList();
         var expected = Enumerable.Range(0, 3).SelectMany(d => Enumerable.Range(2900 + d * 10, 7)).ToList();   // 21 tokens
         Assert.Equal(4, seqs.Count);                                                                          // windows of 6 advancing 5
         Assert.Equal(expected.Take(21), seqs.Take(1).SelectMany(s => s).Concat(seqs.Skip(1).SelectMany(s => s.Skip(1))));

@@ -137,7 +137,7 @@ public class ErrorTests
     {
         var e = Assert.Throws<CptLabException>(() => TransferPlanner.Plan(TransferTests.Request() with
         {
-            Sources = [new BlendSource("/data/zh_text_document", BlendRole.Target, 10_000_000_000)],
+            Sources = [new ShardSource("/data/zh_text_document", BlendRole.Target, 10_000_000_000)],
         }));
         Assert.Contains("no original source was given", e.Message);
     }

@@ -15,9 +15,9 @@ public class TransferTests
         GlobalBatchSize = 512,
         Sources =
         [
-            new BlendSource("/data/zh_web_text_document", BlendRole.Target, 30_000_000_000),
-            new BlendSource("/data/zh_books_text_document", BlendRole.Target, 10_000_000_000),
-            new BlendSource("/data/en_replay_text_document", BlendRole.Original, 500_000_000_000),
+            new ShardSource("/data/zh_web_text_document", BlendRole.Target, 30_000_000_000),
+            new ShardSource("/data/zh_books_text_document", BlendRole.Target, 10_000_000_000),
+            new ShardSource("/data/en_replay_text_document", BlendRole.Original, 500_000_000_000),
         ],
         Rule = LrScalingRule.Fit([new ProxyOptimum(8e9, 3e-4)]),
     };
@@ -65,7 +65,7 @@ public class TransferTests
     [Fact]
     public void MegatronArgumentsUseMegatronNames()
     {
-        var plan = TransferPlanner.Plan(Request() with { DomainShare = 0.1, Sources = [.. Request().Sources, new BlendSource("/data/math_text_document", BlendRole.Domain, 1_000_000_000)] });
+        var plan = TransferPlanner.Plan(Request() with { DomainShare = 0.1, Sources = [.. Request().Sources, new ShardSource("/data/math_text_document", BlendRole.Domain, 1_000_000_000)] });
         var args = MegatronLaunch.Arguments(plan);
         Assert.Equal("--data-path", args[0]);
         // weight, prefix pairs: target, domain, original.

@@ -91,7 +91,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Equal(0.95, optimizer["beta2"]!.GetValue<double>());
         Assert.Contains("--weight-decay 0.1 --adam-beta1 0.9 --adam-beta2 0.95 --adam-eps 1e-08 --clip-grad 1", File.ReadAllText(result.MegatronScriptPath));
         Assert.Contains(result.Plan.Assumptions, a => a.Contains("embeddings and LM head included"));
-        var blend = BlendPlan.Load(cfg.Data!);
+        var blend = BlendManifest.Load(cfg.Data!);
         Assert.Equal(fit.Optimum.Almr, blend.Almr, 12);
         Assert.Equal(result.Plan.Almr, blend.Sources.Where(s => s.Group == SourceGroup.Additional).Sum(s => s.Share), 12);
 

@@ -54,7 +54,7 @@ public class BlendTrainingTests(ITestOutputHelper output)
     {
         var dir = Directory.CreateTempSubdirectory("cptlab-blend-").FullName;
         var (blend, _) = TinyBlend.Create(dir, almr: 0.5, seqLen: 32, tokens: 64 * 32 * 2);
-        var plan = BlendPlan.Load(blend);
+        var plan = BlendManifest.Load(blend);
         var manifest = PrepareManifest.Load(plan.DataDir);
         var tokenizer = TextTokenizer.Load(manifest.Tokenizer);
         foreach (var source in manifest.Sources)
@@ -74,11 +74,11 @@ public class BlendTrainingTests(ITestOutputHelper output)
 
             // The whole held-out stream as one window: every token but the first (a BOS) is a target.
             var stream = (int)source.TokensValidation;
-            var one = Data.Mixing.ValidationSet.Sequences(prefix, stream - 1).ToList();
+            var one = Data.Mixing.ValidationWindows.Sequences(prefix, stream - 1).ToList();
             Assert.Single(one);
             Assert.Equal(expected, BlendTrainingData.TargetBytes(one, tokenizer));
             // Windows of two tokens: a cut between every pair of tokens, inside multi-byte characters too, still adds up.
-            var pairs = Data.Mixing.ValidationSet.Sequences(prefix, 1).ToList();
+            var pairs = Data.Mixing.ValidationWindows.Sequences(prefix, 1).ToList();
             Assert.Equal(stream - 1, pairs.Count);
             Assert.Equal(expected, BlendTrainingData.TargetBytes(pairs, tokenizer));
 

@@ -35,7 +35,7 @@ public static class TinyBlend
             ],
             OutputDir = dataDir, TokenizerPath = tokenizerPath, ValidationFraction = 0.1,
         }, tokenizer);
-        var plan = BlendPlan.Create(new MixSpec
+        var plan = BlendManifest.Create(new MixSpec
         {
             DataDir = dataDir,
             Components = [new MixComponent("en", SourceGroup.Original), new MixComponent("zh", SourceGroup.Additional)],

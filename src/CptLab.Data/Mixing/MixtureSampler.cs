@@ -81,7 +81,7 @@ public sealed class MixtureSampler : IDisposable
     }
 
     /// <summary>The sampler of a blend manifest written by `cptlab data mix`.</summary>
-    public static MixtureSampler Open(BlendPlan plan) =>
+    public static MixtureSampler Open(BlendManifest plan) =>
         new(plan.Sources.Select(s => (s.Name, Path.Combine(plan.DataDir, s.TrainPrefix), s.Share)).ToList(), plan.SeqLen, plan.Seed);
 
     /// <summary>

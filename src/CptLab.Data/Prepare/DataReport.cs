@@ -34,7 +34,7 @@ public static class DataReport
     }
 
     /// <summary>The blend: shares, planned tokens, epochs, warnings and Megatron arguments.</summary>
-    public static string Blend(BlendPlan plan)
+    public static string Blend(BlendManifest plan)
     {
         var sb = new StringBuilder();
         sb.AppendLine(Inv, $"ALMR {plan.Almr:0.###}, domain share {plan.DomainShare:0.###}; {TokenAmount.Format(plan.TokenBudget)} tokens = {plan.Sequences:N0} sequences of {plan.SeqLen} (+1), seed {plan.Seed}");
@@ -48,7 +48,7 @@ public static class DataReport
     }
 
     /// <summary>The first <paramref name="count"/> sequences of the blend's stream, decoded, with their source.</summary>
-    public static string Inspect(BlendPlan plan, ITextTokenizer tokenizer, int count, int maxChars = 400)
+    public static string Inspect(BlendManifest plan, ITextTokenizer tokenizer, int count, int maxChars = 400)
     {
         using var sampler = MixtureSampler.Open(plan);
         var sb = new StringBuilder();

@@ -7,7 +7,7 @@ namespace CptLab.Data.Mixing;
 /// windows of SeqLen + 1 tokens that overlap by one (as training sequences are); the partial tail is dropped.
 /// Always the same sequences, so validation losses are comparable across runs and checkpoints.
 /// </summary>
-public static class ValidationSet
+public static class ValidationWindows
 {
     public static IEnumerable<int[]> Sequences(string prefix, int seqLen, int maxSequences = int.MaxValue)
     {
@@ -35,6 +35,6 @@ public static class ValidationSet
     }
 
     /// <summary>Validation shard prefix of every source of a blend, by source name.</summary>
-    public static IReadOnlyDictionary<string, string> Prefixes(BlendPlan plan) =>
+    public static IReadOnlyDictionary<string, string> Prefixes(BlendManifest plan) =>
         plan.Sources.ToDictionary(s => s.Name, s => Path.Combine(plan.DataDir, s.ValidationPrefix));
 }

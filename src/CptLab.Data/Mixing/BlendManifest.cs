@@ -61,7 +61,7 @@ public sealed record BlendSource
 /// plus everything the sampler needs to reproduce the stream (seed, sequence length) and the equivalent
 /// Megatron-LM arguments.
 /// </summary>
-public sealed record BlendPlan
+public sealed record BlendManifest
 {
     public int FormatVersion { get; init; } = 1;
     public required string DataDir { get; init; }
@@ -77,7 +77,7 @@ public sealed record BlendPlan
     public required string MegatronDataPath { get; init; }
     public required string MegatronValidDataPath { get; init; }
 
-    public static BlendPlan Create(MixSpec spec)
+    public static BlendManifest Create(MixSpec spec)
     {
         if (!(spec.Almr >= 0 && spec.Almr <= 1)) throw new CptLabException($"ALMR {spec.Almr.ToString(CultureInfo.InvariantCulture)} is not in [0, 1]: it is the share of additional-language tokens");
         if (!(spec.DomainShare >= 0 && spec.DomainShare < 1)) throw new CptLabException($"domain share {spec.DomainShare.ToString(CultureInfo.InvariantCulture)} is not in [0, 1)");
@@ -132,7 +132,7 @@ public sealed record BlendPlan
         string DataPath(Func<BlendSource, string> prefix) => string.Join(' ', sources.Where(s => s.Share > 0)
             .Select(s => $"{s.Share.ToString("0.######", CultureInfo.InvariantCulture)} {Path.Combine(dataDir, prefix(s))}"));
 
-        return new BlendPlan
+        return new BlendManifest
         {
             DataDir = dataDir, Almr = spec.Almr, DomainShare = spec.DomainShare, TokenBudget = spec.TokenBudget,
             SeqLen = spec.SeqLen, Sequences = sequences, Seed = spec.Seed, VocabSize = manifest.VocabSize,
@@ -144,12 +144,12 @@ public sealed record BlendPlan
 
     public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json.SnakeCase));
 
-    public static BlendPlan Load(string path)
+    public static BlendManifest Load(string path)
     {
         if (!File.Exists(path)) throw new CptLabException($"{path}: blend manifest not found; write one with `cptlab data mix`");
         try
         {
-            return JsonSerializer.Deserialize<BlendPlan>(File.ReadAllText(path), Json.SnakeCase) ?? throw new CorruptFileException(path, "empty blend manifest");
+            return JsonSerializer.Deserialize<BlendManifest>(File.ReadAllText(path), Json.SnakeCase) ?? throw new CorruptFileException(path, "empty blend manifest");
         }
         catch (JsonException e)
         {
