@@ -3,7 +3,7 @@ using CptLab.Model;
 namespace CptLab.Demo;
 
 /// <summary>
-/// The sizes of one demo mode, scaled so that the default mode finishes in about 11 minutes with AMX-BF16 (longer on an AVX2-only CPU) on a 2-core CPU
+/// The sizes of one demo mode, scaled so that the default mode finishes in about 11 minutes with AMX-BF16 and 36 on an AVX2-only AMD EPYC on a 2-core CPU
 /// and the quick mode in about a minute and a half; the models are Llama-3 in miniature (GQA, RoPE, SwiGLU, tied
 /// embeddings), the small one standing in for Llama-3 8B (the proxy) and the large one for 70B.
 /// </summary>
