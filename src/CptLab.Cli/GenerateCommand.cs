@@ -36,8 +36,6 @@ public static class GenerateCommand
             var prompt = ParseIds(r.GetValue(promptIds)!, "--prompt-ids");
             var scalar = ServeCommands.ParseDtype(r.GetValue(dtype));
             var dir = r.GetValue(model)!.FullName;
-            if (!Directory.Exists(dir)) throw new CptLabException($"{dir}: model directory not found");
-            if (!File.Exists(Path.Combine(dir, HfCheckpoint.ConfigFile))) throw new CptLabException($"{dir}: no {HfCheckpoint.ConfigFile}; point --model at a Hugging Face model folder");
             var threadChoice = CpuLoad.ChooseThreads(r.GetValue(threads));
             TorchRuntime.Initialise(threadChoice.Threads);
             var precision = ComputePrecision.ForInference(dir, scalar, Console.Error.WriteLine);

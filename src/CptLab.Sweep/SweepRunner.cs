@@ -164,14 +164,10 @@ public static class SweepRunner
             .Select(f => TrainConfig.Load(f)).Select(c => c.Resolved?.Dtype ?? StoredDtypes.Normalise(c.ComputeDtype))
             .FirstOrDefault(d => d is not null);
         var asked = spec.RunConfig(spec.Almrs[0], spec.Lrs[0], spec.Seeds[0], Path.Combine(spec.DataDir, "blend.json"), threads);
-        string chosen, why;
-        if (ComputePrecision.IsAuto(asked.ComputeDtype))
-        {
-            TorchRuntime.Initialise(threads);
-            var choice = ComputePrecision.Choose(asked.LoadModelConfig(), Workload.Training, (int)asked.TokensPerMicroBatch, asked.SeqLen);
-            (chosen, why) = (choice.Name, "auto: " + choice.Reason);
-        }
-        else (chosen, why) = (DtypeNames.HfName(DtypeNames.Parse(asked.ComputeDtype)!.Value), "set in the spec");
+        TorchRuntime.Initialise(threads);
+        // No warning here for a slow explicit dtype: each run's trainer gives it.
+        var choice = ComputePrecision.Resolve(asked.ComputeDtype, asked.LoadModelConfig, Workload.Training, (int)asked.TokensPerMicroBatch, asked.SeqLen, warn: null);
+        var (chosen, why) = (choice.Name, choice.Reason);
         if (recorded is not null)
         {
             if (recorded != chosen)

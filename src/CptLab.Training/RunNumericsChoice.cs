@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using CptLab.Model;
 using CptLab.Model.Hardware;
 
@@ -17,18 +16,18 @@ internal static class RunNumericsChoice
         if (checkpointDir is not null)
         {
             var recordedConfig = TrainingCheckpoint.ReadState(checkpointDir).Config;
-            if (recordedConfig["resolved"] is not JsonObject)
+            var recordedRun = TrainConfig.FromJson(recordedConfig, checkpointDir, checkpointDir);
+            if (recordedRun.Resolved is not { } recorded)
             {
-                // A checkpoint written before the numerics were recorded: its dtype was explicit, its threads as configured.
+                // A checkpoint written before the numerics were recorded: its dtype was explicit (an auto config
+                // resuming it takes that dtype), its threads as configured.
                 TorchRuntime.Initialise(config.Threads);
-                return config;
+                return ComputePrecision.IsAuto(config.ComputeDtype) ? config with { ComputeDtype = recordedRun.ComputeDtype } : config;
             }
-            var recorded = TrainConfig.FromJson(recordedConfig, checkpointDir, checkpointDir).Resolved!;
             TorchRuntime.Initialise(recorded.Threads);
-            var model = config.LoadModelConfig();
             if (ComputePrecision.IsAuto(config.ComputeDtype))
             {
-                var now = ComputePrecision.Choose(model, Workload.Training, (int)config.TokensPerMicroBatch, config.SeqLen);
+                var now = ComputePrecision.Choose(config.LoadModelConfig(), Workload.Training, (int)config.TokensPerMicroBatch, config.SeqLen);
                 if (now.Name != recorded.Dtype)
                     log?.Invoke($"this machine would compute in {now.Name} ({now.Reason}); the run keeps {recorded.Dtype}, its recorded dtype, so the resumed steps compute as the first ones did");
             }
@@ -44,13 +43,7 @@ internal static class RunNumericsChoice
 
         var threads = CpuLoad.ChooseThreads(config.Threads);
         TorchRuntime.Initialise(threads.Threads);
-        if (ComputePrecision.IsAuto(config.ComputeDtype))
-        {
-            var choice = ComputePrecision.Choose(config.LoadModelConfig(), Workload.Training, (int)config.TokensPerMicroBatch, config.SeqLen);
-            return config with { Resolved = new RunNumerics(choice.Name, threads.Threads, "auto: " + choice.Reason, threads.Reason) };
-        }
-        var dtype = DtypeNames.Parse(config.ComputeDtype)!.Value;
-        if (ComputePrecision.SlowDtypeWarning(dtype) is { } warning) log?.Invoke(warning);
-        return config with { Resolved = new RunNumerics(DtypeNames.HfName(dtype), threads.Threads, "set in the config", threads.Reason) };
+        var choice = ComputePrecision.Resolve(config.ComputeDtype, config.LoadModelConfig, Workload.Training, (int)config.TokensPerMicroBatch, config.SeqLen, log);
+        return config with { Resolved = new RunNumerics(choice.Name, threads.Threads, choice.Reason, threads.Reason) };
     }
 }

@@ -87,4 +87,35 @@ public class NumericsTests
         var peak = MatmulRate.Get(ScalarType.Float32);
         Assert.True(peak.Flops >= progress.Max(p => p.TokensPerSecond) * flopsPerToken * 0.999, $"peak {peak.Flops:E3}");
     }
+
+    [Fact]
+    public void A_checkpoint_from_before_the_record_resumes_from_an_auto_config_in_its_own_dtype()
+    {
+        using var cache = MachineCache.UseDirectory(Directory.CreateTempSubdirectory("cptlab-cache-").FullName);
+        var auto = AutoConfig();
+        var explicitDtype = auto with { ComputeDtype = "float32" };
+        var straight = Fixtures.RunDir();
+        Trainer.Run(explicitDtype, new ArrayData(16, 64), straight, resume: false);
+
+        // As an older CptLab left a run: explicit dtype, no "resolved" record (manifest rewritten to match).
+        var dir = Fixtures.RunDir();
+        Trainer.Run(explicitDtype, new ArrayData(16, 64), dir, resume: false, new TrainerHooks { StopAfter = s => s == 8 });
+        var (_, ckpt) = TrainingCheckpoint.List(Path.Combine(dir, Trainer.CheckpointsDir))[^1];
+        var statePath = Path.Combine(ckpt, TrainingCheckpoint.StateFile);
+        var state = JsonNode.Parse(File.ReadAllText(statePath))!;
+        Assert.True(((JsonObject)state["config"]!).Remove("resolved"));
+        File.WriteAllText(statePath, state.ToJsonString());
+        var manifestPath = Path.Combine(ckpt, TrainingCheckpoint.ManifestFile);
+        var manifest = JsonNode.Parse(File.ReadAllText(manifestPath))!;
+        manifest["files"]![TrainingCheckpoint.StateFile] = new JsonObject
+        {
+            ["bytes"] = new FileInfo(statePath).Length,
+            ["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(statePath))),
+        };
+        File.WriteAllText(manifestPath, manifest.ToJsonString());
+
+        // Resumed in-process from a config that says only "auto" (as the demo does): the checkpoint's dtype is taken.
+        Trainer.Run(auto, new ArrayData(16, 64), dir, resume: true);
+        Assert.Equal(Fixtures.FinalWeights(straight), Fixtures.FinalWeights(dir));
+    }
 }

@@ -56,21 +56,32 @@ public static class ComputePrecision
     }
 
     /// <summary>
+    /// A dtype as a config or option gives it: "auto" is the faster on this machine for <paramref name="model"/>'s
+    /// shapes (the config is only read then); an explicit dtype is honoured, with a warning through
+    /// <paramref name="warn"/> when it measured much slower here.
+    /// </summary>
+    public static PrecisionChoice Resolve(string? dtype, Func<LlamaConfig> model, Workload workload, int tokens, int seqLen, Action<string>? warn)
+    {
+        if (IsAuto(dtype))
+        {
+            var choice = Choose(model(), workload, tokens, seqLen);
+            return choice with { Reason = "auto: " + choice.Reason };
+        }
+        var asked = DtypeNames.Parse(dtype!) ?? throw new Core.CptLabException($"dtype '{dtype}' is not one of auto, float32, bfloat16, float16");
+        if (SlowDtypeWarning(asked) is { } w) warn?.Invoke(w);
+        return new PrecisionChoice(asked, "as asked");
+    }
+
+    /// <summary>
     /// The dtype to run the model in <paramref name="modelDir"/> for inference (serve, chat, generate, eval):
-    /// <paramref name="requested"/> when given (with a warning through <paramref name="warn"/> when it measured much
-    /// slower here), otherwise the faster on this machine, whatever dtype the checkpoint is stored in.
+    /// <paramref name="requested"/> when given, otherwise the faster on this machine, whatever dtype the checkpoint
+    /// is stored in (<see cref="Resolve"/>).
     /// </summary>
     public static PrecisionChoice ForInference(string modelDir, ScalarType? requested, Action<string>? warn = null)
     {
-        if (requested is { } r)
-        {
-            if (SlowDtypeWarning(r) is { } w) warn?.Invoke(w);
-            return new PrecisionChoice(r, "as asked");
-        }
         if (!Directory.Exists(modelDir)) throw new Core.CptLabException($"{modelDir}: model directory not found");
-        var config = LlamaConfig.Load(Path.Combine(modelDir, HfCheckpoint.ConfigFile));
-        var choice = Choose(config, Workload.Inference, tokens: 64, seqLen: 64);
-        return choice with { Reason = "auto: " + choice.Reason };
+        return Resolve(requested is { } r ? DtypeNames.HfName(r) : Auto, () => LlamaConfig.Load(Path.Combine(modelDir, HfCheckpoint.ConfigFile)),
+            Workload.Inference, tokens: 64, seqLen: 64, warn);
     }
 
     /// <summary>

@@ -41,7 +41,8 @@ public static class MatmulRate
         var cached = Parse(MachineCache.Get(key), dtype, threads);
         if (cached is { Quiet: true }) return cached;
         var fresh = Measure(dtype);
-        var best = cached is not null && cached.Flops > fresh.Flops ? cached : fresh;
+        // The higher rate is kept; a quiet fresh measurement vouches for it, so it is not measured again each call.
+        var best = cached is not null && cached.Flops > fresh.Flops ? (fresh.Quiet ? cached with { OthersBusy = fresh.OthersBusy } : cached) : fresh;
         Save(best);
         return best;
     }
