@@ -19,10 +19,15 @@ public static class ModelCommands
     {
         var flavor = new Option<string?>("--flavor") { Description = $"Named size: {string.Join(", ", Flavors.All.Keys)}." };
         var config = new Option<FileInfo?>("--config") { Description = "Or a Hugging Face config.json to take the architecture from." };
-        var outDir = new Option<DirectoryInfo>("--out") { Description = "Directory to write config.json and model.safetensors into.", Required = true };
+        var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder to write the model into (config.json, generation_config.json, weights, tokenizer files).", Required = true };
         var seed = new Option<long>("--seed") { Description = "Seed of the random initialisation.", DefaultValueFactory = _ => 0 };
         var dtype = new Option<string?>("--dtype") { Description = "Stored dtype: float32, bfloat16 or float16 (default: the flavor's)." };
-        var cmd = new Command("init", "Write a randomly initialised model (for pre-training from scratch).") { flavor, config, outDir, seed, dtype };
+        var tokenizer = new Option<string?>("--tokenizer")
+        {
+            Description = "The tokenizer the folder gets (tokenizer.json, tokenizer.model or a folder holding one, with its tokenizer_config.json): " +
+                          "without it the folder holds weights only and cannot be served.",
+        };
+        var cmd = new Command("init", "Write a randomly initialised model folder (for pre-training from scratch).") { flavor, config, outDir, seed, dtype, tokenizer };
         cmd.SetAction(r => CliAction.Run(() =>
         {
             var c = (r.GetValue(flavor), r.GetValue(config)) switch
@@ -34,8 +39,9 @@ public static class ModelCommands
             var scalar = r.GetValue(dtype) is { } d ? DtypeNames.Parse(d) ?? throw new CptLabException($"--dtype '{d}' is not one of float32, bfloat16, float16") : (TorchSharp.torch.ScalarType?)null;
             TorchRuntime.Initialise();
             var dir = r.GetValue(outDir)!.FullName;
-            ModelFactory.InitAndSave(c, dir, r.GetValue(seed), scalar);
-            Console.WriteLine($"wrote {dir} ({ModelMath.ParameterCount(c):N0} parameters)");
+            var contents = r.GetValue(tokenizer) is { } tok ? ModelFolderContents.For(tok, null, c.MaxPositionEmbeddings) : ModelFolderContents.None;
+            ModelFactory.InitAndSave(c, dir, r.GetValue(seed), scalar, contents);
+            Console.WriteLine($"wrote {dir} ({ModelMath.ParameterCount(c):N0} parameters{(contents.Tokenizer is null ? "; no --tokenizer, so weights only" : $", tokenizer of {contents.Tokenizer.Source}")})");
             return 0;
         }));
         return cmd;

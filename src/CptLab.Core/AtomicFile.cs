@@ -47,3 +47,42 @@ public static class AtomicFile
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
+
+/// <summary>
+/// A folder written as one unit: the content goes into a temporary sibling folder, which then takes the destination's
+/// place (an existing destination is moved aside first and deleted after), so a crash leaves the old folder or the
+/// new one, never a mix of both.
+/// </summary>
+public static class AtomicFolder
+{
+    public static void Write(string dir, Action<string> writeInto)
+    {
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));
+        var parent = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(parent);
+        var tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        Directory.CreateDirectory(tmp);
+        try
+        {
+            writeInto(tmp);
+        }
+        catch
+        {
+            TryDelete(tmp);
+            throw;
+        }
+        string? aside = null;
+        if (Directory.Exists(full))
+        {
+            aside = Path.Combine(parent, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.old");
+            Directory.Move(full, aside);
+        }
+        Directory.Move(tmp, full);
+        if (aside is not null) TryDelete(aside);
+    }
+
+    static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

@@ -15,14 +15,20 @@ namespace CptLab.Model;
 public static class HfCheckpoint
 {
     public const string ConfigFile = "config.json";
-    public const string GenerationConfigFile = "generation_config.json";
+    public const string GenerationConfigFile = GenerationConfig.FileName;
     public const string SingleFile = "model.safetensors";
     public const string IndexFile = "model.safetensors.index.json";
 
-    /// <summary>Writes config, generation config and weights into <paramref name="dir"/>, each file atomically.</summary>
+    /// <summary>
+    /// Writes config, generation config and weights into <paramref name="dir"/>, each file atomically. A complete model
+    /// folder (with the tokenizer files, written as one unit) is <see cref="ModelFolder.Save"/>'s; this is its weights part.
+    /// </summary>
     /// <param name="dtype">Stored dtype; defaults to the model's.</param>
     /// <param name="maxShardBytes">Shard the weights when they exceed this many bytes.</param>
-    public static void Save(LlamaForCausalLM model, string dir, ScalarType? dtype = null, long maxShardBytes = 5L << 30)
+    /// <param name="config">The config.json to write (default: the model's); it must describe the model's architecture.</param>
+    /// <param name="generation">The generation_config.json to write (default: the config's bos and eos ids).</param>
+    public static void Save(LlamaForCausalLM model, string dir, ScalarType? dtype = null, long maxShardBytes = 5L << 30,
+        LlamaConfig? config = null, GenerationConfig? generation = null)
     {
         var stored = dtype ?? model.Dtype;
         int size = SafetensorsReader.ElementSize(SafetensorsReader.DtypeOf(stored))!.Value;
@@ -44,9 +50,11 @@ public static class HfCheckpoint
             totalBytes += bytes;
         }
 
-        var config = model.Config with { TorchDtype = DtypeNames.HfName(stored) };
-        config.Save(Path.Combine(dir, ConfigFile));
-        WriteGenerationConfig(config, Path.Combine(dir, GenerationConfigFile));
+        var written = (config ?? model.Config) with { TorchDtype = DtypeNames.HfName(stored) };
+        if (ModelMath.ParameterCount(written) != ModelMath.ParameterCount(model.Config) || written.NumHiddenLayers != model.Config.NumHiddenLayers)
+            throw new ArgumentException("the config to write does not describe this model's architecture", nameof(config));
+        written.Save(Path.Combine(dir, ConfigFile));
+        (generation ?? new GenerationConfig { BosTokenId = written.BosTokenId, EosTokenIds = written.EosTokenIds }).Save(Path.Combine(dir, GenerationConfigFile));
 
         // Remove the other layout's files first, so a directory never holds two disagreeing sets of weights.
         foreach (var stale in Directory.EnumerateFiles(dir, "model-*-of-*.safetensors")) File.Delete(stale);
@@ -66,15 +74,6 @@ public static class HfCheckpoint
         }
         var index = new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = totalBytes }, ["weight_map"] = weightMap };
         AtomicFile.WriteAllText(Path.Combine(dir, IndexFile), index.ToJsonString(Json.Indented) + "\n");
-    }
-
-    static void WriteGenerationConfig(LlamaConfig c, string path)
-    {
-        var g = new JsonObject();
-        if (c.BosTokenId is { } bos) g["bos_token_id"] = bos;
-        if (c.EosTokenIds.Count == 1) g["eos_token_id"] = c.EosTokenIds[0];
-        else if (c.EosTokenIds.Count > 1) g["eos_token_id"] = new JsonArray(c.EosTokenIds.Select(e => (JsonNode)e).ToArray());
-        AtomicFile.WriteAllText(path, g.ToJsonString(Json.Indented) + "\n");
     }
 
     /// <summary>Loads config and weights. The model is built in <paramref name="dtype"/> (default: the config's torch_dtype).</summary>

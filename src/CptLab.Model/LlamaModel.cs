@@ -165,7 +165,8 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
         var qg = q.reshape(b, _nkv, g * t, _hd);                                     // (B, nkv, g·T, hd)
         var scores = qg.matmul(k.transpose(-2, -1)).mul_(1.0 / Math.Sqrt(_hd));     // (B, nkv, g·T, T)
         var future = ones([t, t], ScalarType.Bool, q.device).triu(1).repeat(g, 1);  // (g·T, T): row i of each group is position i
-        var weights = scores.masked_fill_(future, double.NegativeInfinity).softmax(-1);
+        // Softmax in float32, cast back, as transformers' eager attention does for bf16.
+        var weights = scores.masked_fill_(future, double.NegativeInfinity).softmax(-1, ScalarType.Float32).to(q.dtype);
         var y = weights.matmul(v).view(b, _nh, t, _hd);                             // (B, nh, T, hd)
         return y.transpose(1, 2).contiguous().view(b, t, _nh * _hd);                // (B, T, C)
     }
@@ -255,7 +256,7 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
     [ComponentName(Name = "embed_tokens")] readonly TokenEmbedding _embedTokens;
     [ComponentName(Name = "layers")] readonly ModuleList<DecoderLayer> _layers;
     [ComponentName(Name = "norm")] readonly RmsNorm _norm;
-    readonly double[] _invFreq; // derived from the config, not a parameter and not in the checkpoint
+    readonly float[] _invFreq; // derived from the config, not a parameter and not in the checkpoint (so rotary_emb.inv_freq keys are ignored)
     readonly ScalarType _dtype;
 
     public LlamaModel(LlamaConfig c, ScalarType dtype) : base(nameof(LlamaModel))
@@ -264,7 +265,7 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
         _embedTokens = new TokenEmbedding(c.VocabSize, c.HiddenSize, dtype);
         _layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new DecoderLayer(c, i, dtype)).ToArray());
         _norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
-        _invFreq = Rope.InverseFrequencies(c.HeadDim, c.RopeTheta, c.RopeScaling);
+        _invFreq = Rope.InverseFrequenciesFloat32(c.HeadDim, c.RopeTheta, c.RopeScaling);
         RegisterComponents();
     }
 
@@ -283,7 +284,7 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
         if (ids.shape[1] != 1 || ids.shape[0] != caches.Count)
             throw new ArgumentException($"batched decoding takes ids (B, 1) with one cache per row; got ids [{string.Join(", ", ids.shape)}] and {caches.Count} caches");
         var x = _embedTokens.forward(ids);                                              // (B, 1, C)
-        var invFreq = tensor(_invFreq, ScalarType.Float64, x.device);
+        var invFreq = tensor(_invFreq, ScalarType.Float32, x.device);
         var tables = caches.Select(c => Rope.Tables(invFreq, c.Length, 1, _dtype)).ToList();
         var cos = stack(tables.Select(t => t.Cos).ToArray()).unsqueeze(1);              // (B, 1, 1, hd)
         var sin = stack(tables.Select(t => t.Sin).ToArray()).unsqueeze(1);              // (B, 1, 1, hd)
@@ -299,7 +300,7 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
         using var scope = NewDisposeScope();
         long t = ids.shape[1];
         var x = _embedTokens.forward(ids);                                              // (B, T, C)
-        var (cos, sin) = Rope.Tables(tensor(_invFreq, ScalarType.Float64, x.device), cache?.Length ?? 0, t, _dtype);
+        var (cos, sin) = Rope.Tables(tensor(_invFreq, ScalarType.Float32, x.device), cache?.Length ?? 0, t, _dtype);
         var ctx = new AttentionContext(cos, sin, cache, null) { Kernel = Kernel };
         foreach (var layer in _layers) x = layer.forward(x, ctx);
         cache?.Advance();

@@ -7,12 +7,13 @@ namespace CptLab.Model;
 /// <summary>Library entry points behind `cptlab model init|info`.</summary>
 public static class ModelFactory
 {
-    /// <summary>A freshly initialised model in <paramref name="dtype"/> (default: the config's), saved in HF layout.</summary>
-    public static void InitAndSave(LlamaConfig config, string dir, long seed, ScalarType? dtype = null)
+    /// <summary>A freshly initialised model in <paramref name="dtype"/> (default: the config's), saved as a model folder.</summary>
+    /// <param name="contents">The tokenizer files it gets (none: a folder of weights that cannot be served as it is).</param>
+    public static void InitAndSave(LlamaConfig config, string dir, long seed, ScalarType? dtype = null, ModelFolderContents? contents = null)
     {
         using var model = new LlamaForCausalLM(config, dtype);
         model.InitWeights(seed);
-        HfCheckpoint.Save(model, dir);
+        ModelFolder.Save(model, dir, contents ?? ModelFolderContents.None);
     }
 
     /// <summary>The configuration and the derived sizes, as printed by `cptlab model info`.</summary>

@@ -39,8 +39,12 @@ public static class HfTensorNames
         return list;
     }
 
-    /// <summary>A tensor found in a checkpoint that CptLab does not load but accepts (transformers' own leniency).</summary>
-    public static bool IsIgnoredExtra(string name, LlamaConfig c) => name == LmHead && c.TieWordEmbeddings;
+    /// <summary>
+    /// Tensors a checkpoint may hold that the model does not load, as transformers skips them: <c>lm_head.weight</c> beside
+    /// tied embeddings, and the <c>rotary_emb.inv_freq</c> buffers older transformers versions saved (recomputed from the config).
+    /// </summary>
+    public static bool IsIgnoredExtra(string name, LlamaConfig c) =>
+        (name == LmHead && c.TieWordEmbeddings) || name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal);
 
     static void Projection(List<(string, long[])> list, string prefix, long outFeatures, long inFeatures, bool bias)
     {

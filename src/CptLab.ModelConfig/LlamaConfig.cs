@@ -121,6 +121,9 @@ public sealed record LlamaConfig
         if (r.Raw("architectures") is JsonArray arch && arch.Count > 0 && !arch.Any(a => a is JsonValue v && v.TryGetValue<string>(out var n) && n == "LlamaForCausalLM"))
             throw new ConfigException(source, "architectures", $"{arch.ToJsonString()} does not list LlamaForCausalLM");
 
+        // transformers' ACT2FN: "silu" and its alias "swish" are the SwiGLU gate Llama uses; CptLab computes no other.
+        if (r.String("hidden_act") is { } act && act is not ("silu" or "swish"))
+            throw new ConfigException(source, "hidden_act", $"'{act}' is not supported; CptLab's Llama computes the SwiGLU MLP with silu only");
         int hidden = Required("hidden_size");
         int heads = Required("num_attention_heads");
         var headDim = r.Int("head_dim");

@@ -18,9 +18,11 @@ public sealed class BlendTrainingData : ITrainingData, IDisposable
     public int SequenceLength => _sampler.SeqLen;
     public IReadOnlyList<ValidationSet> Validation { get; }
 
-    BlendTrainingData(BlendManifest plan, MixtureSampler sampler, IReadOnlyList<ValidationSet> validation)
+    public string? TokenizerPath { get; }
+
+    BlendTrainingData(BlendManifest plan, MixtureSampler sampler, IReadOnlyList<ValidationSet> validation, string tokenizerPath)
     {
-        (Plan, _sampler, Validation) = (plan, sampler, validation);
+        (Plan, _sampler, Validation, TokenizerPath) = (plan, sampler, validation, tokenizerPath);
     }
 
     /// <param name="blendPath">The blend manifest (JSON) from `cptlab data mix`.</param>
@@ -39,7 +41,7 @@ public sealed class BlendTrainingData : ITrainingData, IDisposable
             if (sequences.Count == 0) continue; // a source too small to hold one held-out window is reported by `data stats`
             validation.Add(new ValidationSet(source.Name, sequences, TargetBytes(sequences, tokenizer)));
         }
-        return new BlendTrainingData(plan, MixtureSampler.Open(plan), validation);
+        return new BlendTrainingData(plan, MixtureSampler.Open(plan), validation, manifest.Tokenizer);
     }
 
     /// <summary>

@@ -45,7 +45,10 @@ internal sealed class RunState : IDisposable
         TrainingCheckpoint.Verify(dir);
         var state = TrainingCheckpoint.ReadState(dir);
         if (state.Step != step) throw new CorruptFileException(dir, $"state.json says step {state.Step}, the folder name says {step}");
-        if (JsonPath.FirstDifference(state.Config, configJson) is { } key)
+        // A key added since the checkpoint was written is absent there; at its default it changes nothing, so it is no difference.
+        var defaults = new TrainConfig().ToJson();
+        if (JsonPath.FirstDifference(state.Config, configJson, ignore: (path, then, now) =>
+                then is null && JsonNode.DeepEquals(now, JsonPath.Find(defaults, path))) is { } key)
             throw new CptLabException($"{dir}: checkpoint was written with a different config: '{key}' is {JsonPath.Show(JsonPath.Find(state.Config, key))} there and {JsonPath.Show(JsonPath.Find(configJson, key))} now; resume with the run's own config.json");
         if (_master is null) Build(LlamaConfig.Load(Path.Combine(dir, HfCheckpoint.ConfigFile)));
         TrainingCheckpoint.Restore(dir, _master!, _optimizer!, step);

@@ -22,6 +22,17 @@ public sealed record TrainConfig
     public string? InitFrom { get; init; }
     /// <summary>Compute precision: "auto" (the faster of float32 and bfloat16 on this machine, see ComputePrecision), "float32" or "bfloat16".</summary>
     public string ComputeDtype { get; init; } = ComputePrecision.Auto;
+    /// <summary>
+    /// Dtype of the final model's weights: "auto" (the dtype of the model the run started from — the base checkpoint's
+    /// torch_dtype, bf16 for a Hub Llama-3 — or the flavor's / config file's), "float32", "bfloat16" or "float16".
+    /// Checkpoints always keep the float32 master weights, which exact resume needs.
+    /// </summary>
+    public string SaveDtype { get; init; } = ComputePrecision.Auto;
+    /// <summary>
+    /// The tokenizer copied into every model folder the run writes (a tokenizer.json, tokenizer.model or a folder);
+    /// default: the base checkpoint's, else the one the training data was tokenized with.
+    /// </summary>
+    public string? Tokenizer { get; init; }
 
     // data
     public string? Data { get; init; }
@@ -86,6 +97,11 @@ public sealed record TrainConfig
         InitFrom is { } dir ? LlamaConfig.Load(Path.Combine(dir, HfCheckpoint.ConfigFile)) :
         Flavor is { } f ? Flavors.Get(f) : LlamaConfig.Load(ModelConfigPath!);
 
+    /// <summary>The dtype the final model is stored in (<see cref="SaveDtype"/>; "auto": the starting model's torch_dtype).</summary>
+    public TorchSharp.torch.ScalarType FinalDtype() =>
+        DtypeNames.Parse(ComputePrecision.IsAuto(SaveDtype) ? LoadModelConfig().TorchDtype : SaveDtype)
+        ?? TorchSharp.torch.ScalarType.Float32; // a starting config with another torch_dtype (float64) stores float32
+
     public LrSchedule BuildSchedule() =>
         new LrSchedule(Schedule, Lr, TotalSteps, WarmupSteps, MinLrRatio, DecayFraction, Anneal, WarmupInitLr).Validate("train config");
 
@@ -95,6 +111,8 @@ public sealed record TrainConfig
         if (models != 1) throw new ConfigException(source, "model", "give exactly one of model.flavor, model.config or model.init_from");
         if (!ComputePrecision.IsAuto(ComputeDtype) && DtypeNames.Parse(ComputeDtype) is not (TorchSharp.torch.ScalarType.Float32 or TorchSharp.torch.ScalarType.BFloat16))
             throw new ConfigException(source, "model.dtype", $"'{ComputeDtype}' must be auto, float32 or bfloat16");
+        if (!ComputePrecision.IsAuto(SaveDtype) && DtypeNames.Parse(SaveDtype) is null)
+            throw new ConfigException(source, "model.save_dtype", $"'{SaveDtype}' must be auto, float32, bfloat16 or float16");
         if (Threads < 0) throw new ConfigException(source, "threads", $"{Threads} must be ≥ 0 (0: the free cores)");
         if (Resolved is { } n)
         {

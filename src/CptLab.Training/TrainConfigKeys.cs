@@ -25,6 +25,8 @@ internal static class TrainConfigKeys
         Text("model.flavor", c => c.Flavor, (c, v) => c with { Flavor = v }),
         FilePath("model.config", c => c.ModelConfigPath, (c, v) => c with { ModelConfigPath = v }),
         FilePath("model.init_from", c => c.InitFrom, (c, v) => c with { InitFrom = v }),
+        Text("model.save_dtype", c => c.SaveDtype, (c, v) => c with { SaveDtype = v }),
+        FilePath("model.tokenizer", c => c.Tokenizer, (c, v) => c with { Tokenizer = v }),
 
         Int("data.seq_len", c => c.SeqLen, (c, v) => c with { SeqLen = v }),
         FilePath("data.mixture", c => c.Data, (c, v) => c with { Data = v }),

@@ -58,6 +58,12 @@ public static class Trainer
             run.InitialiseWeights(config);
             AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFileName), configJson.ToJsonString(Json.Indented) + "\n");
         }
+        // Every model folder the run writes (checkpoints, final) carries the tokenizer and generation config: gathered once.
+        var contents = ModelFolderContents.For(config.Tokenizer ?? (config.InitFrom is { } b && ModelFolderContents.HasTokenizer(b) ? null : data.TokenizerPath),
+            config.InitFrom, run.Master.Config.MaxPositionEmbeddings);
+        hooks.Log?.Invoke(contents.Tokenizer is { } tf
+            ? $"model folders get the tokenizer of {tf.Source}"
+            : "no tokenizer known (model.tokenizer, a base with one, or blended data name it): model folders will hold weights only and cannot be served as they are");
         hooks.Log?.Invoke(config.Describe());
         hooks.Log?.Invoke($"model {ModelMath.ParameterCount(run.Master.Config):N0} parameters");
         hooks.Log?.Invoke(config.Resolved is { } numerics
@@ -78,7 +84,7 @@ public static class Trainer
             if (cancellation.IsCancellationRequested)
             {
                 // Ctrl-C or SIGTERM: keep the steps done since the last checkpoint, then stop.
-                if (state.Step > lastCheckpoint && state.Step > 0) SaveCheckpoint(run, state, checkpointsDir, config, hooks, metrics);
+                if (state.Step > lastCheckpoint && state.Step > 0) SaveCheckpoint(run, state, checkpointsDir, config, contents, hooks, metrics);
                 hooks.Log?.Invoke($"interrupted at step {state.Step}; continue with `cptlab train --resume {runDir}`");
                 cancellation.ThrowIfCancellationRequested();
             }
@@ -138,7 +144,7 @@ public static class Trainer
             }
             if (last || state.Step % config.CheckpointEverySteps == 0)
             {
-                SaveCheckpoint(run, state, checkpointsDir, config, hooks, metrics);
+                SaveCheckpoint(run, state, checkpointsDir, config, contents, hooks, metrics);
                 lastCheckpoint = state.Step;
             }
             if (hooks.StopAfter?.Invoke(state.Step) == true)
@@ -147,13 +153,14 @@ public static class Trainer
 
         if (!run.WeightsAreFinite()) throw new CptLabException("the final weights are not finite; no final model was written");
         var finalDir = Path.Combine(runDir, FinalDir);
-        HfCheckpoint.Save(run.Master, finalDir, ScalarType.Float32);
-        hooks.Log?.Invoke($"final model written to {finalDir}");
+        var finalDtype = config.FinalDtype();
+        ModelFolder.Save(run.Master, finalDir, contents, finalDtype);
+        hooks.Log?.Invoke($"final model written to {finalDir} ({DtypeNames.HfName(finalDtype)})");
         if (lastValidation.Count == 0) lastValidation = run.Validate(data.Validation, config.MicroBatchSize);
         return new TrainResult(state.Step, state.Tokens, finalDir, lastValidation, Interrupted: false);
     }
 
-    static void SaveCheckpoint(RunState run, TrainerState state, string checkpointsDir, TrainConfig config, TrainerHooks hooks, MetricsLog metrics)
+    static void SaveCheckpoint(RunState run, TrainerState state, string checkpointsDir, TrainConfig config, ModelFolderContents contents, TrainerHooks hooks, MetricsLog metrics)
     {
         if (!run.WeightsAreFinite())
         {
@@ -162,7 +169,7 @@ public static class Trainer
             metrics.Event(state.Step, msg);
             return;
         }
-        TrainingCheckpoint.Write(checkpointsDir, run.Master, run.Optimizer, state);
+        TrainingCheckpoint.Write(checkpointsDir, run.Master, run.Optimizer, state, contents);
         // Keep the last N, and the best by mean validation loss.
         var all = TrainingCheckpoint.List(checkpointsDir);
         foreach (var (step, dir) in all.Take(Math.Max(0, all.Count - config.KeepLast)))

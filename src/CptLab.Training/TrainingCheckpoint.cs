@@ -33,7 +33,8 @@ public static class TrainingCheckpoint
 
     public static string FolderName(long step) => $"{Prefix}{step:D8}";
 
-    public static void Write(string checkpointsDir, LlamaForCausalLM master, AdamW optimizer, TrainerState state)
+    /// <param name="contents">The tokenizer and generation config, so that the checkpoint's model part is a complete model folder.</param>
+    public static void Write(string checkpointsDir, LlamaForCausalLM master, AdamW optimizer, TrainerState state, ModelFolderContents? contents = null)
     {
         Directory.CreateDirectory(checkpointsDir);
         var final = Path.Combine(checkpointsDir, FolderName(state.Step));
@@ -41,7 +42,7 @@ public static class TrainingCheckpoint
         Directory.CreateDirectory(tmp);
         try
         {
-            HfCheckpoint.Save(master, tmp, ScalarType.Float32, maxShardBytes: long.MaxValue);
+            ModelFolder.WriteInto(master, tmp, contents ?? ModelFolderContents.None, ScalarType.Float32, maxShardBytes: long.MaxValue);
             SafetensorsWriter.Write(Path.Combine(tmp, OptimizerFile), optimizer.StateTensors(), ScalarType.Float32,
                 new Dictionary<string, string> { ["step"] = optimizer.Step.ToString(System.Globalization.CultureInfo.InvariantCulture) });
             AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, Json.SnakeCase) + "\n");

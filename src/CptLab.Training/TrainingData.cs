@@ -20,4 +20,7 @@ public interface ITrainingData
     void RestoreState(string state);
 
     IReadOnlyList<ValidationSet> Validation { get; }
+
+    /// <summary>The tokenizer the data was tokenized with (a file or folder), copied into the model folders a run writes; null if unknown.</summary>
+    string? TokenizerPath => null;
 }
