@@ -129,20 +129,28 @@ public sealed class SafetensorsReader : IDisposable
         using var _ = no_grad();
         if (fileType == destination.dtype && destination.is_contiguous() && destination.device_type == TorchSharp.DeviceType.CPU)
         {
-            ReadBytes(e, destination.bytes);
+            ReadBytes(e, destination);
             return;
         }
         using var staging = empty(e.Shape, fileType);
-        ReadBytes(e, staging.bytes);
+        ReadBytes(e, staging);
         destination.copy_(staging);
     }
 
-    void ReadBytes(SafetensorsEntry e, Span<byte> target)
+    /// <summary>Reads the entry's bytes into a contiguous CPU tensor, in pieces (a Span cannot cover a tensor over 2 GiB).</summary>
+    void ReadBytes(SafetensorsEntry e, Tensor target)
     {
         _stream.Seek(_dataStart + e.Begin, SeekOrigin.Begin);
-        int read = _stream.ReadAtLeast(target, target.Length, throwOnEndOfStream: false);
-        if (read != target.Length)
-            throw new CorruptFileException(Path, $"truncated: tensor '{e.Name}' needs {target.Length} bytes, only {read} could be read");
+        long done = 0;
+        foreach (var piece in TensorBytes.Pieces(target))
+            using (piece)
+            {
+                var span = piece.bytes;
+                int read = _stream.ReadAtLeast(span, span.Length, throwOnEndOfStream: false);
+                done += read;
+                if (read != span.Length)
+                    throw new CorruptFileException(Path, $"truncated: tensor '{e.Name}' needs {e.End - e.Begin} bytes, only {done} could be read");
+            }
     }
 
     public static int? ElementSize(string dtype) => dtype switch
@@ -212,8 +220,29 @@ public static class SafetensorsWriter
             {
                 using var scope = NewDisposeScope();
                 var c = t.detach().to(dtype).cpu().contiguous();
-                stream.Write(c.bytes);
+                foreach (var piece in TensorBytes.Pieces(c))
+                    using (piece) stream.Write(piece.bytes);
             }
         });
+    }
+}
+
+/// <summary>
+/// The storage of a contiguous CPU tensor as flat views of at most <see cref="MaxPieceBytes"/> each, whose <c>bytes</c>
+/// spans cover it in order: TorchSharp's <c>bytes</c> is a Span, limited to 2 GiB, and Llama-3-70B's embedding in float32
+/// (128,256 × 8,192 × 4 bytes = 4.2 GB) or 405B's in bf16 are larger.
+/// </summary>
+public static class TensorBytes
+{
+    public const long MaxPieceBytes = 1L << 30;
+
+    public static IEnumerable<Tensor> Pieces(Tensor contiguous)
+    {
+        if (!contiguous.is_contiguous()) throw new ArgumentException("the tensor must be contiguous", nameof(contiguous));
+        long n = contiguous.numel();
+        long perPiece = Math.Max(1, MaxPieceBytes / contiguous.ElementSize);
+        using var flat = contiguous.view(-1);
+        for (long start = 0; start < n; start += perPiece)
+            yield return flat.narrow(0, start, Math.Min(perPiece, n - start));
     }
 }
