@@ -14,6 +14,8 @@ public sealed class HubTemplateTests(NodeJinja node) : IClassFixture<NodeJinja>
     public static IEnumerable<string> TemplateNames =>
         [.. Directory.GetFiles(Path.Combine(RepoPaths.SharedData, "chat-templates"), "*.jinja").Select(Path.GetFileNameWithoutExtension).Order()!, "meta-llama-Meta-Llama-3-8B-Instruct"];
 
+    public static string SourceOf(string name) => Source(name);
+
     static string Source(string name)
     {
         if (name == "meta-llama-Meta-Llama-3-8B-Instruct")
@@ -162,4 +164,24 @@ static class Conversations
         ["not-alternating"] = () => new() { ["messages"] = Msgs(M("user", "one"), M("user", "two")) },
         ["assistant-first"] = () => new() { ["messages"] = Msgs(M("assistant", "I start."), M("user", "ok")) },
     };
+}
+
+/// <summary>A guard on the comparison itself: agreeing by both raising must stay the exception, not the rule.</summary>
+public sealed class CorpusCoverageTests(NodeJinja node) : IClassFixture<NodeJinja>
+{
+    [Fact]
+    public void The_reference_renders_most_of_the_corpus_for_every_template()
+    {
+        foreach (var template in HubTemplateTests.TemplateNames)
+        {
+            var source = HubTemplateTests.SourceOf(template);
+            var rendered = Conversations.All.Values.Count(c =>
+            {
+                var vars = c().DeepClone().AsObject();
+                vars["add_generation_prompt"] = true;
+                return node.Render(source, vars).Ok;
+            });
+            Assert.True(rendered >= Conversations.All.Count / 2, $"{template}: the reference rendered only {rendered} of {Conversations.All.Count} conversations");
+        }
+    }
 }
