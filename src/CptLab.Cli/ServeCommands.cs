@@ -113,7 +113,7 @@ public static class ServeCommands
     (
         DtypeOption(),
         new Option<int>("--threads") { Description = "CPU threads for LibTorch (0 = the cores free at start-up).", DefaultValueFactory = _ => 0 },
-        new Option<string?>("--chat-template") { Description = "auto (from tokenizer_config.json), llama3 or chatml.", DefaultValueFactory = _ => "auto" }
+        new Option<string?>("--chat-template") { Description = "auto (the model folder's chat_template.jinja or tokenizer_config.json chat_template, rendered as Jinja), llama3 or chatml.", DefaultValueFactory = _ => "auto" }
     );
 
     /// <summary>--dtype for inference verbs: auto (the default) or an explicit dtype.</summary>

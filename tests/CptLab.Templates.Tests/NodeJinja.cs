@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CptLab.TestKit;
+
+namespace CptLab.Templates.Tests;
+
+/// <summary>
+/// The reference: @huggingface/jinja 0.5.11 in one node process per test class (an xUnit class fixture). Requests are
+/// one JSON line each ({template, vars}); the driver answers one line ({ok, out} or {ok: false, error}).
+/// </summary>
+public sealed class NodeJinja : IDisposable
+{
+    const string Driver = """
+        const { Template } = require("@huggingface/jinja");
+        const rl = require("readline").createInterface({ input: process.stdin, crlfDelay: Infinity });
+        rl.on("line", (line) => {
+          const req = JSON.parse(line);
+          let res;
+          try { res = { ok: true, out: new Template(req.template).render(req.vars) }; }
+          catch (e) { res = { ok: false, error: String(e && e.message !== undefined ? e.message : e) }; }
+          process.stdout.write(JSON.stringify(res) + "\n");
+        });
+        """;
+
+    readonly Process _node;
+    readonly string _dir;
+    readonly Lock _lock = new();
+
+    public NodeJinja()
+    {
+        _dir = Directory.CreateTempSubdirectory("cptlab-jinja-node-").FullName;
+        var script = Path.Combine(_dir, "driver.cjs");
+        File.WriteAllText(script, Driver);
+        var psi = new ProcessStartInfo("node", [script])
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            StandardInputEncoding = new UTF8Encoding(false), StandardOutputEncoding = Encoding.UTF8,
+        };
+        psi.Environment["NODE_PATH"] = RepoPaths.NodeModules;
+        _node = Process.Start(psi) ?? throw new InvalidOperationException("node did not start");
+    }
+
+    /// <summary>The reference's output, or its error message (Ok false).</summary>
+    public (bool Ok, string Text) Render(string template, JsonObject vars)
+    {
+        var request = new JsonObject { ["template"] = template, ["vars"] = vars.DeepClone() }.ToJsonString();
+        lock (_lock)
+        {
+            _node.StandardInput.WriteLine(request);
+            _node.StandardInput.Flush();
+            var line = _node.StandardOutput.ReadLine()
+                ?? throw new InvalidOperationException($"node exited: {_node.StandardError.ReadToEnd()}");
+            using var doc = JsonDocument.Parse(line);
+            var ok = doc.RootElement.GetProperty("ok").GetBoolean();
+            return (ok, doc.RootElement.GetProperty(ok ? "out" : "error").GetString()!);
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            _node.StandardInput.Close();
+            if (!_node.WaitForExit(5000)) _node.Kill();
+        }
+        finally
+        {
+            _node.Dispose();
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+}
+
+/// <summary>Renders with both engines and compares.</summary>
+public static class Compare
+{
+    public static Dictionary<string, object?> Vars(JsonObject vars)
+    {
+        using var doc = JsonDocument.Parse(vars.ToJsonString());
+        return doc.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone());
+    }
+
+    /// <summary>Null when both agree (same text, or both raised); else a description of the difference.</summary>
+    public static string? Difference(NodeJinja node, string template, JsonObject vars, string label)
+    {
+        var (ok, reference) = node.Render(template, vars);
+        string ours;
+        bool oursOk;
+        TemplateException? error = null;
+        try
+        {
+            ours = JinjaTemplate.Compile(template, label).Render(Vars(vars));
+            oursOk = true;
+        }
+        catch (TemplateException e)
+        {
+            error = e;
+            ours = e.Message;
+            oursOk = false;
+        }
+        if (ok && oursOk) return ours == reference ? null : $"{label}: output differs at char {FirstDiff(ours, reference)}\n--- reference:\n{reference}\n--- CptLab:\n{ours}";
+        if (!ok && !oursOk)
+            // raise_exception messages are the template's own: they must match exactly.
+            return error!.Raised && error.Problem != reference ? $"{label}: both raised, messages differ: reference '{reference}', CptLab '{error.Problem}'" : null;
+        return ok ? $"{label}: CptLab raised '{ours}' but the reference rendered:\n{reference}"
+                  : $"{label}: the reference raised '{reference}' but CptLab rendered:\n{ours}";
+    }
+
+    static int FirstDiff(string a, string b)
+    {
+        var i = 0;
+        while (i < a.Length && i < b.Length && a[i] == b[i]) i++;
+        return i;
+    }
+}
