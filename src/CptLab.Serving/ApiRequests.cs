@@ -44,11 +44,12 @@ public sealed record CompletionRequest(CommonParameters Common, IReadOnlyList<Co
 /// </summary>
 public static class ApiRequests
 {
-    public static ChatRequest ParseChat(JsonElement root)
+    /// <param name="defaults">Values for sampling fields the request leaves out (default: OpenAI's).</param>
+    public static ChatRequest ParseChat(JsonElement root, SamplingDefaults? defaults = null)
     {
         RequireObject(root);
         if (Has(root, "tools") || Has(root, "functions")) throw ApiException.BadRequest("tool and function calling are not supported by this server", Has(root, "tools") ? "tools" : "functions");
-        var common = ParseCommon(root, maxTokenFields: ["max_completion_tokens", "max_tokens"]);
+        var common = ParseCommon(root, maxTokenFields: ["max_completion_tokens", "max_tokens"], defaults ?? SamplingDefaults.OpenAi);
         if (!root.TryGetProperty("messages", out var messages)) throw ApiException.BadRequest("Missing required parameter: 'messages'.", "messages");
         if (messages.ValueKind != JsonValueKind.Array) throw TypeError("messages", "an array", messages);
         if (messages.GetArrayLength() == 0) throw ApiException.BadRequest("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", "messages", "empty_array");
@@ -73,10 +74,11 @@ public static class ApiRequests
         return new ChatRequest(common, list, logprobs, top);
     }
 
-    public static CompletionRequest ParseCompletion(JsonElement root)
+    /// <param name="defaults">Values for sampling fields the request leaves out (default: OpenAI's).</param>
+    public static CompletionRequest ParseCompletion(JsonElement root, SamplingDefaults? defaults = null)
     {
         RequireObject(root);
-        var common = ParseCommon(root, maxTokenFields: ["max_tokens"]);
+        var common = ParseCommon(root, maxTokenFields: ["max_tokens"], defaults ?? SamplingDefaults.OpenAi);
         if (!root.TryGetProperty("prompt", out var prompt)) throw ApiException.BadRequest("Missing required parameter: 'prompt'.", "prompt");
         var prompts = new List<CompletionPrompt>();
         switch (prompt.ValueKind)
@@ -114,11 +116,12 @@ public static class ApiRequests
         return new CompletionRequest(common, prompts, echo, logprobs);
     }
 
-    static CommonParameters ParseCommon(JsonElement root, string[] maxTokenFields)
+    static CommonParameters ParseCommon(JsonElement root, string[] maxTokenFields, SamplingDefaults defaults)
     {
         if (Int(root, "n", 1, 1000) is > 1) throw ApiException.BadRequest("n > 1 is not supported by this server; send n requests", "n");
         int? maxTokens = null;
         foreach (var f in maxTokenFields) maxTokens ??= Int(root, f, 0, int.MaxValue);
+        maxTokens ??= defaults.MaxTokens;
         bool stream = Bool(root, "stream") ?? false;
         bool includeUsage = false;
         if (root.TryGetProperty("stream_options", out var so) && so.ValueKind != JsonValueKind.Null)
@@ -138,17 +141,17 @@ public static class ApiRequests
             if (stop.Count > 4) throw ApiException.BadRequest($"Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length {stop.Count} instead.", "stop");
             stop.RemoveAll(x => x.Length == 0);
         }
-        int topK = Int(root, "top_k", -1, int.MaxValue) ?? 0;
+        int topK = Int(root, "top_k", -1, int.MaxValue) ?? defaults.TopK;
         ulong seed = root.TryGetProperty("seed", out var seedValue) && seedValue.ValueKind != JsonValueKind.Null
             ? seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetInt64(out var sv) ? unchecked((ulong)sv) : throw TypeError("seed", "an integer", seedValue)
             : (ulong)Random.Shared.NextInt64(); // no seed: a different draw each time, as OpenAI
         var sampling = new SamplingOptions
         {
-            Temperature = Number(root, "temperature", 0, 2) ?? 1.0,
-            TopP = Number(root, "top_p", 0, 1) ?? 1.0,
+            Temperature = Number(root, "temperature", 0, 2) ?? defaults.Temperature,
+            TopP = Number(root, "top_p", 0, 1) ?? defaults.TopP,
             TopK = topK < 0 ? 0 : topK, // vLLM's -1 = off
-            MinP = Number(root, "min_p", 0, 1) ?? 0,
-            RepetitionPenalty = Number(root, "repetition_penalty", 0, 100) ?? 1.0,
+            MinP = Number(root, "min_p", 0, 1) ?? defaults.MinP,
+            RepetitionPenalty = Number(root, "repetition_penalty", 0, 100) ?? defaults.RepetitionPenalty,
             Seed = seed,
         };
         if (sampling.TopP == 0) throw ApiException.BadRequest("Invalid 'top_p': must be greater than 0.", "top_p");
@@ -240,5 +243,32 @@ public static class ApiRequests
         JsonValueKind.Array => "an array",
         JsonValueKind.Object => "an object",
         _ => "null",
+    };
+}
+
+/// <summary>
+/// The sampling values a request gets for the fields it leaves out. As vLLM (<c>get_diff_sampling_param</c>): the model
+/// folder's generation_config.json values of temperature, top_p, top_k, min_p, repetition_penalty and max_new_tokens (as
+/// max_tokens) where it sets them, else OpenAI's defaults.
+/// </summary>
+public sealed record SamplingDefaults
+{
+    public double Temperature { get; init; } = 1.0;
+    public double TopP { get; init; } = 1.0;
+    public int TopK { get; init; }
+    public double MinP { get; init; }
+    public double RepetitionPenalty { get; init; } = 1.0;
+    public int? MaxTokens { get; init; }
+
+    public static SamplingDefaults OpenAi { get; } = new();
+
+    public static SamplingDefaults From(GenerationConfig g) => new()
+    {
+        Temperature = g.Temperature ?? 1.0,
+        TopP = g.TopP ?? 1.0,
+        TopK = g.TopK is > 0 ? g.TopK.Value : 0,
+        MinP = g.MinP ?? 0,
+        RepetitionPenalty = g.RepetitionPenalty ?? 1.0,
+        MaxTokens = g.MaxNewTokens,
     };
 }

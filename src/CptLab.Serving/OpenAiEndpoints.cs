@@ -117,7 +117,7 @@ sealed class OpenAiEndpoints(BatchScheduler scheduler, ServerOptions options)
 
     async Task Chat(HttpContext ctx)
     {
-        var request = ApiRequests.ParseChat(await ReadJson(ctx));
+        var request = ApiRequests.ParseChat(await ReadJson(ctx), Defaults());
         var model = Model(request.Common.Model);
         var prompt = model.EncodeChat(request.Messages);
         var generation = Options(request.Common, MaxTokens(model, prompt.Length, request.Common.MaxTokens, null, "messages"),
@@ -184,7 +184,7 @@ sealed class OpenAiEndpoints(BatchScheduler scheduler, ServerOptions options)
 
     async Task Completions(HttpContext ctx)
     {
-        var request = ApiRequests.ParseCompletion(await ReadJson(ctx));
+        var request = ApiRequests.ParseCompletion(await ReadJson(ctx), Defaults());
         var model = Model(request.Common.Model);
         var prompts = request.Prompts.Select(p => p.Ids?.ToArray() ?? model.Tokenizer.Encode(p.Text!, addBos: true)).ToList();
         var echoScores = request.Echo && request.Logprobs is int k ? k : (int?)null;
@@ -272,6 +272,9 @@ sealed class OpenAiEndpoints(BatchScheduler scheduler, ServerOptions options)
     }
 
     // ---- shared ------------------------------------------------------------------------------------------
+
+    /// <summary>The served model's generation_config.json sampling defaults (OpenAI's while it loads).</summary>
+    SamplingDefaults Defaults() => scheduler.State == EngineState.Ready ? scheduler.Model.Defaults : SamplingDefaults.OpenAi;
 
     ServedModel Model(string? requested)
     {

@@ -24,10 +24,11 @@ public sealed class TokenizerFiles
     public static IReadOnlyList<string> AllNames { get; } = [TokenizerJson, TiktokenModel, ConfigFile, SpecialTokensMapFile, ChatTemplateFile];
 
     /// <summary>
-    /// Meta's Llama-3-Instruct chat template (tokenizer_config.json of meta-llama/Meta-Llama-3-8B-Instruct): what a
+    /// Meta's Llama-3-Instruct chat template (tokenizer_config.json of meta-llama/Meta-Llama-3-8B-Instruct; the base model's
+    /// omits the add_generation_prompt test and always opens an assistant turn): what a
     /// folder gets when its tokenizer has Llama-3's header and end-of-turn tokens and its source carries no template.
     /// </summary>
-    public const string Llama3ChatTemplate =
+    public const string Llama3InstructChatTemplate =
         "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + " +
         "'<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}" +
         "{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
@@ -103,7 +104,7 @@ public sealed class TokenizerFiles
         else
         {
             var hasLlama3Chat = tokenizer.SpecialTokens.ContainsKey(Llama3Format.StartHeader) && tokenizer.SpecialTokens.ContainsKey(Llama3Format.EotId);
-            template ??= hasLlama3Chat ? Llama3ChatTemplate : null;
+            template ??= hasLlama3Chat ? Llama3InstructChatTemplate : null;
             files[ConfigFile] = Bytes(SynthesizedConfig(tokenizer, AddedTokens(files, tokenizer), template, modelMaxLength));
         }
         if (!files.ContainsKey(SpecialTokensMapFile))
