@@ -27,7 +27,8 @@ public static class ModelCommands
             Description = "The tokenizer the folder gets (tokenizer.json, tokenizer.model or a folder holding one, with its tokenizer_config.json): " +
                           "without it the folder holds weights only and cannot be served.",
         };
-        var cmd = new Command("init", "Write a randomly initialised model folder (for pre-training from scratch).") { flavor, config, outDir, seed, dtype, tokenizer };
+        var shard = new Option<string>("--max-shard-size") { Description = "Shard the weights past this size, as transformers' max_shard_size (e.g. 500MB, 5GB).", DefaultValueFactory = _ => "5GB" };
+        var cmd = new Command("init", "Write a randomly initialised model folder (for pre-training from scratch).") { flavor, config, outDir, seed, dtype, tokenizer, shard };
         cmd.SetAction(r => CliAction.Run(() =>
         {
             var c = (r.GetValue(flavor), r.GetValue(config)) switch
@@ -40,11 +41,24 @@ public static class ModelCommands
             TorchRuntime.Initialise();
             var dir = r.GetValue(outDir)!.FullName;
             var contents = r.GetValue(tokenizer) is { } tok ? ModelFolderContents.For(tok, null, c.MaxPositionEmbeddings) : ModelFolderContents.None;
-            ModelFactory.InitAndSave(c, dir, r.GetValue(seed), scalar, contents);
+            ModelFactory.InitAndSave(c, dir, r.GetValue(seed), scalar, contents, ParseSize(r.GetValue(shard)!, "--max-shard-size"));
             Console.WriteLine($"wrote {dir} ({ModelMath.ParameterCount(c):N0} parameters{(contents.Tokenizer is null ? "; no --tokenizer, so weights only" : $", tokenizer of {contents.Tokenizer.Source}")})");
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>"500MB", "5GB", "2GiB" or a byte count, as transformers' max_shard_size reads them (KB/MB/GB decimal, KiB/MiB/GiB binary).</summary>
+    internal static long ParseSize(string text, string option)
+    {
+        var t = text.Trim();
+        var units = new (string Suffix, long Factor)[] { ("GiB", 1L << 30), ("MiB", 1L << 20), ("KiB", 1L << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000), ("B", 1) };
+        foreach (var (suffix, factor) in units)
+            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)
+                && double.TryParse(t[..^suffix.Length], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0)
+                return (long)(v * factor);
+        if (long.TryParse(t, out var bytes) && bytes > 0) return bytes;
+        throw new CptLabException($"{option} '{text}' is not a size such as 500MB or 5GB");
     }
 
     static Command Info()

@@ -9,11 +9,12 @@ public static class ModelFactory
 {
     /// <summary>A freshly initialised model in <paramref name="dtype"/> (default: the config's), saved as a model folder.</summary>
     /// <param name="contents">The tokenizer files it gets (none: a folder of weights that cannot be served as it is).</param>
-    public static void InitAndSave(LlamaConfig config, string dir, long seed, ScalarType? dtype = null, ModelFolderContents? contents = null)
+    public static void InitAndSave(LlamaConfig config, string dir, long seed, ScalarType? dtype = null, ModelFolderContents? contents = null,
+        long maxShardBytes = ModelFolder.DefaultMaxShardBytes)
     {
         using var model = new LlamaForCausalLM(config, dtype);
         model.InitWeights(seed);
-        ModelFolder.Save(model, dir, contents ?? ModelFolderContents.None);
+        ModelFolder.Save(model, dir, contents ?? ModelFolderContents.None, maxShardBytes: maxShardBytes);
     }
 
     /// <summary>The configuration and the derived sizes, as printed by `cptlab model info`.</summary>
