@@ -184,6 +184,8 @@ public sealed class TrainedBpe(IReadOnlyList<byte[]> tokenBytes, IReadOnlyList<(
     public IReadOnlyList<byte[]> TokenBytes { get; } = tokenBytes;
     public IReadOnlyList<(int A, int B)> Merges { get; } = merges;
     public string Pattern { get; } = pattern;
+    /// <summary>Written as the BPE model's ignore_merges: a pre-token that is itself in the vocabulary is one token (tiktoken's rule).</summary>
+    public bool IgnoreMerges { get; init; }
     public int FirstSpecialId => TokenBytes.Count;
     public int VocabSize => TokenBytes.Count + Llama3Format.SpecialTokenCount;
 
@@ -259,6 +261,7 @@ public sealed class TrainedBpe(IReadOnlyList<byte[]> tokenBytes, IReadOnlyList<(
             w.WriteNull("end_of_word_suffix");
             w.WriteBoolean("fuse_unk", false);
             w.WriteBoolean("byte_fallback", false);
+            if (IgnoreMerges) w.WriteBoolean("ignore_merges", true);
             w.WriteStartObject("vocab");
             for (var id = 0; id < TokenBytes.Count; id++) w.WriteNumber(ByteLevel.Encode(TokenBytes[id]), id);
             w.WriteEndObject();

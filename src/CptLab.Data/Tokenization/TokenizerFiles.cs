@@ -94,9 +94,22 @@ public sealed class TokenizerFiles
         }
         else throw new CptLabException($"{full}: tokenizer not found (expected a tokenizer.json, a tokenizer.model, or a folder holding one)");
 
-        var tokenizer = files.ContainsKey(TokenizerJson)
-            ? TextTokenizer.FromHuggingFaceJson(Directory.Exists(full) ? Path.Combine(dir, TokenizerJson) : full)
-            : TextTokenizer.Load(Directory.Exists(full) ? dir : full);
+        var original = Directory.Exists(full)
+            ? Path.Combine(dir, File.Exists(Path.Combine(dir, TokenizerJson)) ? TokenizerJson : TiktokenModel)
+            : full;
+        if (!files.ContainsKey(TokenizerJson))
+        {
+            // Meta's original download has only tokenizer.model; Hugging Face tools read tokenizer.json, so the folder gets both.
+            var tmp = Path.Combine(Path.GetTempPath(), $"cptlab-tokenizer-{Guid.NewGuid():N}.json");
+            try
+            {
+                TiktokenConversion.ToBpe(original).Save(tmp);
+                files[TokenizerJson] = File.ReadAllBytes(tmp);
+            }
+            finally { File.Delete(tmp); }
+        }
+        // The tokenizer as the source holds it (its ids, specials and end-of-text), from the source's own file.
+        var tokenizer = TextTokenizer.Load(Directory.Exists(full) ? dir : full);
 
         string? template = files.TryGetValue(ChatTemplateFile, out var jinja) ? System.Text.Encoding.UTF8.GetString(jinja) : null;
         if (files.TryGetValue(ConfigFile, out var configBytes))
