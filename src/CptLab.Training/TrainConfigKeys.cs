@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CptLab.Core;
+using CptLab.Model.Hardware;
 
 namespace CptLab.Training;
 
@@ -25,7 +26,8 @@ internal static class TrainConfigKeys
         Text("model.flavor", c => c.Flavor, (c, v) => c with { Flavor = v }),
         FilePath("model.config", c => c.ModelConfigPath, (c, v) => c with { ModelConfigPath = v }),
         FilePath("model.init_from", c => c.InitFrom, (c, v) => c with { InitFrom = v }),
-        Text("model.save_dtype", c => c.SaveDtype, (c, v) => c with { SaveDtype = v }),
+        // "auto" is left out when written, so a run folder of an earlier version writes back byte for byte.
+        Text("model.save_dtype", c => ComputePrecision.IsAuto(c.SaveDtype) ? null : c.SaveDtype, (c, v) => c with { SaveDtype = v }),
         FilePath("model.tokenizer", c => c.Tokenizer, (c, v) => c with { Tokenizer = v }),
 
         Int("data.seq_len", c => c.SeqLen, (c, v) => c with { SeqLen = v }),

@@ -61,6 +61,8 @@ public class ConfigTests
         [nameof(TrainConfig.ModelConfigPath)] = c => c with { Flavor = null, ModelConfigPath = "/models/tiny.json" },
         [nameof(TrainConfig.InitFrom)] = c => c with { Flavor = null, InitFrom = "/runs/base/final" },
         [nameof(TrainConfig.ComputeDtype)] = c => c with { ComputeDtype = "bfloat16" },
+        [nameof(TrainConfig.SaveDtype)] = c => c with { SaveDtype = "bfloat16" },
+        [nameof(TrainConfig.Tokenizer)] = c => c with { Tokenizer = "/data/tok/tokenizer.json" },
         [nameof(TrainConfig.Data)] = c => c with { Data = "/data/blend.json" },
         [nameof(TrainConfig.SeqLen)] = c => c with { SeqLen = 128 },
         [nameof(TrainConfig.Lr)] = c => c with { Lr = 3e-4 },
