@@ -209,11 +209,14 @@ public class Llama3TokenizerTests(RealLlama3 real, ITestOutputHelper output) : I
             WriteTokenizerModel(Path.Combine(tokDir, "tokenizer.model"));
             if (c.ConfigJson is { } cj) File.WriteAllText(Path.Combine(dir, "config.json"), cj);
             if (c.ParamsJson is { } pj) File.WriteAllText(Path.Combine(dir, "params.json"), pj);
-            foreach (var tok in new[] { TextTokenizer.Load(tokDir), TextTokenizer.Load(Path.Combine(tokDir, "tokenizer.model")) })
-            {
-                Assert.True(c.Expected128008 == tok.EomId, $"{c.Name}: eom_id {tok.EomId}");
-                Assert.Equal(c.Expected128008 is null ? "<|reserved_special_token_4|>" : "<|eom_id|>", tok.SpecialTokens.Single(kv => kv.Value == 128008).Key);
-            }
+            Assert.True((c.Expected128008 is null ? Llama3Version.V3_0 : Llama3Version.V3_1) == (Llama3Format.DetectVersion(tokDir) ?? Llama3Version.V3_0), c.Name);
+        }
+        // Load names the specials by what the folder says, given the folder or the file in it.
+        foreach (var (path, eom) in new[] { ("hf-3.1", (int?)128008), ("hub-original/original/tokenizer.model", 128008), ("bare/tokenizer.model", null) })
+        {
+            var tok = TextTokenizer.Load(Path.Combine(real.TempDir, path));
+            Assert.True(eom == tok.EomId, $"{path}: eom_id {tok.EomId}");
+            Assert.Equal(eom is null ? "<|reserved_special_token_4|>" : "<|eom_id|>", tok.SpecialTokens.Single(kv => kv.Value == 128008).Key);
         }
         // An explicit version wins over the folder.
         Assert.Null(TextTokenizer.Load(Path.Combine(real.TempDir, "hf-3.1"), llama3Version: Llama3Version.V3_0).EomId);

@@ -35,9 +35,13 @@ public static class Llama3Format
     /// matches UTF-16 code units, so the pattern is first rewritten by <see cref="CodePointPattern"/>: without that,
     /// a CJK Extension B letter (𠀋), a Gothic or Deseret letter or a mathematical alphanumeric (𝐀) would fall to
     /// the punctuation branch and drag the next "，" with it, and an emoji before a word would lose the word.
+    /// Compiled once per pattern and shared (a Regex is thread-safe): compiling and jitting the translated
+    /// pattern costs far more than a tokenizer's first megabyte.
     /// </summary>
     public static Regex CompilePattern(string pattern) =>
-        new(CodePointPattern.Translate(pattern), RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        _compiled.GetOrAdd(pattern, p => new Regex(CodePointPattern.Translate(p), RegexOptions.Compiled | RegexOptions.CultureInvariant));
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Regex> _compiled = new();
 
     /// <summary>
     /// The 256 special token strings of <paramref name="version"/> in id order, as Meta's tokenizer.py lists them.

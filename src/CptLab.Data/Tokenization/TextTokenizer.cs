@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -14,8 +15,16 @@ namespace CptLab.Data.Tokenization;
 /// </summary>
 public sealed class TextTokenizer : ITextTokenizer
 {
-    readonly Tokenizer _plain;
+    readonly Tokenizer? _plain;   // null where RankedBpe encodes plain text
     readonly Tokenizer _withSpecials;
+    readonly Regex _preTokenizer;
+    readonly RankedBpe? _bpe;
+    readonly ThreadLocal<Dictionary<string, int[]>> _pieceIds = new(() => new Dictionary<string, int[]>(PieceCacheSize));
+
+    // Pre-token → ids, per thread (no locks): corpus text repeats its words, so most pieces are found here and
+    // never reach the library's BPE. Cleared when full, which keeps memory bounded (~10 MB a thread).
+    const int PieceCacheSize = 100_000;
+    const int MaxCachedPiece = 64;
     readonly Dictionary<string, int> _specials;
     readonly int[] _tokenBytes;
 
@@ -37,8 +46,11 @@ public sealed class TextTokenizer : ITextTokenizer
     public IReadOnlyDictionary<string, int> SpecialTokens => _specials;
 
     /// <param name="tokenBytes">Byte length of each id's token (index = id); -1 where an id has no byte form.</param>
-    TextTokenizer(string sourcePath, Tokenizer plain, Tokenizer withSpecials, Dictionary<string, int> specials, int vocabSize, int[] tokenBytes)
+    /// <param name="bpe">The plain path's BPE when the vocabulary is tiktoken-equivalent; else <paramref name="plain"/> encodes each piece.</param>
+    TextTokenizer(string sourcePath, Tokenizer? plain, Tokenizer withSpecials, Regex preTokenizer, RankedBpe? bpe, Dictionary<string, int> specials, int vocabSize, int[] tokenBytes)
     {
+        _preTokenizer = preTokenizer;
+        _bpe = bpe;
         SourcePath = sourcePath;
         _plain = plain;
         _withSpecials = withSpecials;
@@ -98,21 +110,21 @@ public sealed class TextTokenizer : ITextTokenizer
     public static TextTokenizer FromTiktokenFile(string path, Llama3Version version = Llama3Version.V3_0, int? firstSpecialId = null)
     {
         var bytes = File.ReadAllBytes(path);
-        var (maxRank, tokenBytes) = ReadTiktokenRanks(path, bytes);
+        var (maxRank, tokens) = ReadTiktokenRanks(path, bytes);
         var specials = Llama3Format.SpecialTokens(firstSpecialId ?? maxRank + 1, version);
         TiktokenTokenizer Make(bool knowsSpecials) => TiktokenTokenizer.Create(
             new MemoryStream(bytes, writable: false),
             new RegexPreTokenizer(Llama3Format.Regex, knowsSpecials ? specials : null),
             normalizer: null, specialTokens: specials);
-        return new TextTokenizer(path, Make(false), Make(true), specials, maxRank + 1, tokenBytes);
+        return new TextTokenizer(path, plain: null, Make(true), Llama3Format.Regex, MakeBpe(path, tokens), specials, maxRank + 1, Lengths(tokens));
     }
 
-    /// <summary>Checks a tiktoken rank file; returns its largest rank and each rank's token length in bytes.</summary>
-    static (int MaxRank, int[] TokenBytes) ReadTiktokenRanks(string path, byte[] bytes)
+    /// <summary>Checks a tiktoken rank file; returns its largest rank and each rank's token bytes (null where a rank is unused).</summary>
+    static (int MaxRank, byte[]?[] Tokens) ReadTiktokenRanks(string path, byte[] bytes)
     {
         var maxRank = -1;
         var lineNo = 0;
-        var lengths = new List<(int Rank, int Bytes)>();
+        var read = new List<(int Rank, byte[] Bytes)>();
         Span<byte> buf = stackalloc byte[256];
         foreach (var line in Encoding.UTF8.GetString(bytes).Split('\n'))
         {
@@ -122,13 +134,20 @@ public sealed class TextTokenizer : ITextTokenizer
             if (parts.Length != 2 || !int.TryParse(parts[1], out var rank) || rank < 0 || !Convert.TryFromBase64String(parts[0], buf, out var length))
                 throw new CorruptFileException(path, $"line {lineNo}: expected \"<base64 token> <rank>\" as tiktoken files have; is this a SentencePiece model rather than Llama-3's tiktoken file?");
             maxRank = Math.Max(maxRank, rank);
-            lengths.Add((rank, length));
+            read.Add((rank, buf[..length].ToArray()));
         }
         if (maxRank < 0) throw new CorruptFileException(path, "empty tiktoken file");
-        var tokenBytes = new int[maxRank + 1];
-        Array.Fill(tokenBytes, -1);
-        foreach (var (rank, length) in lengths) tokenBytes[rank] = length;
-        return (maxRank, tokenBytes);
+        var tokens = new byte[]?[maxRank + 1];
+        foreach (var (rank, token) in read) tokens[rank] = token;
+        return (maxRank, tokens);
+    }
+
+    static int[] Lengths(byte[]?[] tokens) => [.. tokens.Select(t => t?.Length ?? -1)];
+
+    static RankedBpe MakeBpe(string path, byte[]?[] tokens)
+    {
+        try { return new RankedBpe(tokens); }
+        catch (ArgumentException e) { throw new CorruptFileException(path, e.Message); }
     }
 
     // ---- Hugging Face tokenizer.json -------------------------------------------------------------------
@@ -177,7 +196,8 @@ public sealed class TextTokenizer : ITextTokenizer
         {
             TiktokenTokenizer MakeTiktoken(bool knowsSpecials) => TiktokenTokenizer.Create(new MemoryStream(ranks, writable: false),
                 new RegexPreTokenizer(regex, knowsSpecials ? specials : null), normalizer: null, specialTokens: specials);
-            return new TextTokenizer(path, MakeTiktoken(false), MakeTiktoken(true), specials, vocabSize, tokenBytes);
+            var bpe = MakeBpe(path, ReadTiktokenRanks(path, ranks).Tokens);
+            return new TextTokenizer(path, plain: null, MakeTiktoken(true), regex, bpe, specials, vocabSize, tokenBytes);
         }
 
         BpeTokenizer Make(bool knowsSpecials) => BpeTokenizer.Create(new BpeOptions(vocab)
@@ -187,7 +207,7 @@ public sealed class TextTokenizer : ITextTokenizer
             PreTokenizer = new RegexPreTokenizer(regex, knowsSpecials ? specials : null),
             SpecialTokens = specials,
         });
-        return new TextTokenizer(path, Make(false), Make(true), specials, vocabSize, tokenBytes);
+        return new TextTokenizer(path, Make(false), Make(true), regex, bpe: null, specials, vocabSize, tokenBytes);
     }
 
     /// <summary>
@@ -273,7 +293,22 @@ public sealed class TextTokenizer : ITextTokenizer
     public void Encode(string text, List<int> ids)
     {
         if (text.Length == 0) return;
-        ids.AddRange(_plain.EncodeToIds(WellFormed(text), considerPreTokenization: true, considerNormalization: true));
+        text = WellFormed(text);
+        // The library's own loop (pre-tokenize, then BPE each piece on its own) with a lock-free cache in front,
+        // and tiktoken's merging done by RankedBpe where the vocabulary allows (see there).
+        var cache = _pieceIds.Value!;
+        var lookup = cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        foreach (var m in _preTokenizer.EnumerateMatches(text))
+        {
+            var piece = text.AsSpan(m.Index, m.Length);
+            if (lookup.TryGetValue(piece, out var known)) { ids.AddRange(known); continue; }
+            var start = ids.Count;
+            if (_bpe is not null) _bpe.Encode(piece, ids);
+            else ids.AddRange(_plain!.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false));
+            if (piece.Length > MaxCachedPiece) continue;
+            if (cache.Count >= PieceCacheSize) cache.Clear();
+            lookup[piece] = CollectionsMarshal.AsSpan(ids)[start..].ToArray();
+        }
     }
 
     public void EncodeWithSpecials(string text, List<int> ids)
