@@ -37,7 +37,7 @@ public static class CodePointPattern
             {
                 var start = i;
                 var item = ReadProperty(pattern, ref i);
-                sb.Append(Group(pattern.Substring(start, i - start), negated: false, cp => item.Contains(cp)));
+                sb.Append(Group(pattern.Substring(start, i - start), negated: false, cp => item.Contains(cp), Loops(pattern, i)));
             }
             else if (c == '\\' && i + 1 < pattern.Length)
             {
@@ -50,7 +50,7 @@ public static class CodePointPattern
                 var (negated, items) = ReadClass(pattern, ref i);
                 var text = pattern.Substring(start, i - start);
                 if (!negated && !items.Any(x => x.IsProperty)) sb.Append(text);   // a BMP-only class matches as written
-                else sb.Append(Group(negated ? "[" + text[2..] : text, negated, cp => items.Any(x => x.Contains(cp)) != negated));
+                else sb.Append(Group(negated ? "[" + text[2..] : text, negated, cp => items.Any(x => x.Contains(cp)) != negated, Loops(pattern, i)));
             }
             else
             {
@@ -61,13 +61,19 @@ public static class CodePointPattern
         return sb.ToString();
     }
 
+    // A '+' or '*' follows: the group's BMP branch may then take a whole run at once, which .NET matches as a
+    // vectorized set loop; (?:[x]+|pair)+ matches the same strings as (?:[x]|pair)+, longest first.
+    static bool Loops(string pattern, int after) => after < pattern.Length && pattern[after] is '+' or '*';
+
     /// <param name="positiveClass">The class, written without negation.</param>
-    static string Group(string positiveClass, bool negated, Func<int, bool> contains)
+    /// <param name="loop">Whether a '+' or '*' follows the group.</param>
+    static string Group(string positiveClass, bool negated, Func<int, bool> contains, bool loop)
     {
         var body = positiveClass.StartsWith('[') ? positiveClass[1..^1] : positiveClass;
         // Surrogate code units never stand for themselves: pairs and lone ones have their own branches.
         var bmp = negated ? $@"[^{body}\uD800-\uDFFF]" : contains(0xD800) ? $@"[{body}-[\uD800-\uDFFF]]" : $"[{body}]";
         var sb = new StringBuilder("(?:").Append(bmp);
+        if (loop) sb.Append('+');
         var pairs = SupplementaryAlternation(contains);
         if (pairs.Length > 0) sb.Append(@"|(?=[\uD800-\uDBFF])(?:").Append(pairs).Append(')');
         if (contains(0xFFFD)) sb.Append('|').Append(LoneSurrogate);

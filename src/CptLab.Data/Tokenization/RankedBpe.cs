@@ -48,11 +48,12 @@ public sealed class RankedBpe
         if (piece.IsEmpty) return;
         if (_wholeTokens.TryGetValue(piece, out var whole)) { ids.Add(whole); return; }
 
+        // Sized to the piece (stack memory is zeroed, so a fixed large buffer would cost more than the merging).
         var maxBytes = Encoding.UTF8.GetMaxByteCount(piece.Length);
-        Span<byte> bytes = maxBytes <= 768 ? stackalloc byte[768] : new byte[maxBytes];
+        Span<byte> bytes = maxBytes <= 1024 ? stackalloc byte[maxBytes] : new byte[maxBytes];
         var n = Encoding.UTF8.GetBytes(piece, bytes);
-        Span<int> parts = n <= 256 ? stackalloc int[256] : new int[n];      // current tokens, left to right
-        Span<int> joins = n <= 256 ? stackalloc int[256] : new int[n];      // joins[i]: id of parts[i] + parts[i+1], or int.MaxValue
+        Span<int> parts = n <= 256 ? stackalloc int[n] : new int[n];      // current tokens, left to right
+        Span<int> joins = n <= 256 ? stackalloc int[n] : new int[n];      // joins[i]: id of parts[i] + parts[i+1], or int.MaxValue
         for (var i = 0; i < n; i++) parts[i] = _byteIds[bytes[i]];
         for (var i = 0; i + 1 < n; i++) joins[i] = Join(parts[i], parts[i + 1]);
 

@@ -22,8 +22,9 @@ public sealed class TextTokenizer : ITextTokenizer
     readonly ThreadLocal<Dictionary<string, int[]>> _pieceIds = new(() => new Dictionary<string, int[]>(PieceCacheSize));
 
     // Pre-token → ids, per thread (no locks): corpus text repeats its words, so most pieces are found here and
-    // never reach the library's BPE. Cleared when full, which keeps memory bounded (~10 MB a thread).
-    const int PieceCacheSize = 100_000;
+    // never reach BPE. Once full it keeps what it has (the frequent pieces come early) rather than being cleared:
+    // bounded memory, ~20 MB a thread.
+    const int PieceCacheSize = 200_000;
     const int MaxCachedPiece = 64;
     readonly Dictionary<string, int> _specials;
     readonly int[] _tokenBytes;
@@ -306,7 +307,7 @@ public sealed class TextTokenizer : ITextTokenizer
             if (_bpe is not null) _bpe.Encode(piece, ids);
             else ids.AddRange(_plain!.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false));
             if (piece.Length > MaxCachedPiece) continue;
-            if (cache.Count >= PieceCacheSize) cache.Clear();
+            if (cache.Count >= PieceCacheSize) continue;
             lookup[piece] = CollectionsMarshal.AsSpan(ids)[start..].ToArray();
         }
     }
