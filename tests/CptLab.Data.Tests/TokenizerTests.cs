@@ -145,3 +145,34 @@ public class TokenizerTests
         Assert.Contains("WordPiece", Assert.Throws<CorruptFileException>(() => TextTokenizer.Load(dir.File("wp.json"))).Message);
     }
 }
+
+public class CodePointPatternTests
+{
+    [Theory]
+    // What a code-point regex (Rust, Python) splits: supplementary letters are letters, an emoji is one character.
+    [InlineData("a𠀋，", new[] { "a𠀋", "，" })]
+    [InlineData("😀abc", new[] { "😀abc" })]
+    [InlineData("𝐀𝐁𝐂 𝟎𝟏𝟐𝟑", new[] { "𝐀𝐁𝐂", " ", "𝟎𝟏𝟐", "𝟑" })]
+    [InlineData("𐐀'll", new[] { "𐐀", "'ll" })]
+    public void Llama3_pattern_splits_by_code_points(string text, string[] pieces) =>
+        Assert.Equal(pieces, Llama3Format.Regex.Matches(text).Select(m => m.Value));
+
+    [Fact]
+    public void A_lone_surrogate_is_one_non_letter_like_the_replacement_character()
+    {
+        // (Not InlineData: attribute strings are stored as UTF-8, which cannot hold a lone surrogate.)
+        Assert.Equal(["x", "\uD800y"], Llama3Format.Regex.Matches("x\uD800y").Select(m => m.Value));
+        Assert.Equal(["x", "\uFFFDy"], Llama3Format.Regex.Matches("x\uFFFDy").Select(m => m.Value));
+        Assert.Equal(["\uDC00\uD83D\uDE00", "a"], Llama3Format.Regex.Matches("\uDC00\uD83D\uDE00a").Select(m => m.Value));
+        Assert.Equal(["\uFFFD\uD83D\uDE00", "a"], Llama3Format.Regex.Matches("\uFFFD\uD83D\uDE00a").Select(m => m.Value));
+    }
+
+    [Fact]
+    public void Constructs_outside_the_supported_subset_are_refused_with_their_position()
+    {
+        var e = Assert.Throws<FormatException>(() => CodePointPattern.Translate(@"\p{L}+|[a-z-[aeiou]]"));
+        Assert.Contains("position 12", e.Message);
+        Assert.Contains("class subtraction", e.Message);
+        Assert.Contains("unclosed", Assert.Throws<FormatException>(() => CodePointPattern.Translate(@"[^\p{L}")).Message);
+    }
+}

@@ -195,7 +195,7 @@ public sealed class TrainedBpe(IReadOnlyList<byte[]> tokenBytes, IReadOnlyList<(
     /// </summary>
     public void Save(string path)
     {
-        var specials = Llama3Format.SpecialTokenNames();
+        var specials = Llama3Format.SpecialTokenNames(Llama3Version.V3_0);
         AtomicFile.Write(path, stream =>
         {
             using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });

@@ -23,6 +23,12 @@ public interface ITextTokenizer
     /// <summary>End of a chat turn (Llama-3 `&lt;|eot_id|&gt;`), or null when the tokenizer has none.</summary>
     int? EotId { get; }
 
+    /// <summary>End of a message that a tool result continues (Llama-3.1 `&lt;|eom_id|&gt;`), or null when the tokenizer has none.</summary>
+    int? EomId { get; }
+
+    /// <summary>The ids that end generation: end of text, and end of message / turn where the tokenizer has them.</summary>
+    IReadOnlyList<int> StopTokenIds { get; }
+
     /// <summary>Special token text → id.</summary>
     IReadOnlyDictionary<string, int> SpecialTokens { get; }
 

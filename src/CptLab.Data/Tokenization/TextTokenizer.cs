@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -14,8 +15,17 @@ namespace CptLab.Data.Tokenization;
 /// </summary>
 public sealed class TextTokenizer : ITextTokenizer
 {
-    readonly Tokenizer _plain;
+    readonly Tokenizer? _plain;   // null where RankedBpe encodes plain text
     readonly Tokenizer _withSpecials;
+    readonly Regex _preTokenizer;
+    readonly RankedBpe? _bpe;
+    readonly ThreadLocal<Dictionary<string, int[]>> _pieceIds = new(() => new Dictionary<string, int[]>(PieceCacheSize));
+
+    // Pre-token → ids, per thread (no locks): corpus text repeats its words, so most pieces are found here and
+    // never reach BPE. Once full it keeps what it has (the frequent pieces come early) rather than being cleared:
+    // bounded memory, ~20 MB a thread.
+    const int PieceCacheSize = 200_000;
+    const int MaxCachedPiece = 64;
     readonly Dictionary<string, int> _specials;
     readonly int[] _tokenBytes;
 
@@ -24,11 +34,24 @@ public sealed class TextTokenizer : ITextTokenizer
     public int? BosId { get; }
     public int EosId { get; }
     public int? EotId { get; }
+
+    /// <summary>End of a message that continues with a tool result (Llama-3.1 `&lt;|eom_id|&gt;`), or null when the tokenizer has none.</summary>
+    public int? EomId { get; }
+
+    /// <summary>
+    /// The ids that end generation, as Meta's tokenizer.py lists them (end_of_text, eom_id, eot_id), those this
+    /// tokenizer has.
+    /// </summary>
+    public IReadOnlyList<int> StopTokenIds { get; }
+
     public IReadOnlyDictionary<string, int> SpecialTokens => _specials;
 
     /// <param name="tokenBytes">Byte length of each id's token (index = id); -1 where an id has no byte form.</param>
-    TextTokenizer(string sourcePath, Tokenizer plain, Tokenizer withSpecials, Dictionary<string, int> specials, int vocabSize, int[] tokenBytes)
+    /// <param name="bpe">The plain path's BPE when the vocabulary is tiktoken-equivalent; else <paramref name="plain"/> encodes each piece.</param>
+    TextTokenizer(string sourcePath, Tokenizer? plain, Tokenizer withSpecials, Regex preTokenizer, RankedBpe? bpe, Dictionary<string, int> specials, int vocabSize, int[] tokenBytes)
     {
+        _preTokenizer = preTokenizer;
+        _bpe = bpe;
         SourcePath = sourcePath;
         _plain = plain;
         _withSpecials = withSpecials;
@@ -42,6 +65,8 @@ public sealed class TextTokenizer : ITextTokenizer
         EosId = Find(specials, Llama3Format.EndOfText, "</s>", "<|endoftext|>", "<|im_end|>")
             ?? throw new CorruptFileException(sourcePath, $"no end-of-text token among the special tokens ({string.Join(", ", specials.Keys.Take(8))}…); CptLab needs one to separate documents");
         EotId = Find(specials, Llama3Format.EotId);
+        EomId = Find(specials, Llama3Format.EomId);
+        StopTokenIds = new[] { (int?)EosId, EomId, EotId }.OfType<int>().Distinct().ToArray();
     }
 
     static int? Find(Dictionary<string, int> specials, params string[] names)
@@ -52,48 +77,55 @@ public sealed class TextTokenizer : ITextTokenizer
 
     /// <summary>
     /// Loads `tokenizer.json` or a tiktoken `tokenizer.model`; <paramref name="path"/> may be either file or a
-    /// model folder holding one (tokenizer.json preferred).
+    /// model folder holding one (tokenizer.json preferred). A tokenizer.json carries its own special token names;
+    /// a tokenizer.model does not, so they are those of <paramref name="llama3Version"/>, or else of the version
+    /// the file's folder says (<see cref="Llama3Format.DetectVersion"/>: config.json's llama3 rope scaling means
+    /// 3.1+), or else 3.0's.
     /// </summary>
     /// <param name="whatToDo">The advice the error gives when a folder holds neither file; each caller knows its own
     /// options (a --tokenizer flag, files to copy), so the message never names one that does not exist.</param>
-    public static TextTokenizer Load(string path, string whatToDo = "give a tokenizer.json or tokenizer.model file, or a folder holding one")
+    public static TextTokenizer Load(string path, string whatToDo = "give a tokenizer.json or tokenizer.model file, or a folder holding one",
+        Llama3Version? llama3Version = null)
     {
         if (Directory.Exists(path))
         {
             var json = Path.Combine(path, "tokenizer.json");
             var model = Path.Combine(path, "tokenizer.model");
             if (File.Exists(json)) return FromHuggingFaceJson(json);
-            if (File.Exists(model)) return FromTiktokenFile(model);
+            if (File.Exists(model)) return FromTiktokenFile(model, llama3Version ?? Llama3Format.DetectVersion(path) ?? Llama3Version.V3_0);
             throw new CptLabException($"{path}: no tokenizer.json or tokenizer.model in this folder; {whatToDo}");
         }
         if (!File.Exists(path)) throw new CptLabException($"{path}: tokenizer file not found");
-        return path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? FromHuggingFaceJson(path) : FromTiktokenFile(path);
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return FromHuggingFaceJson(path);
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        return FromTiktokenFile(path, llama3Version ?? Llama3Format.DetectVersion(folder) ?? Llama3Version.V3_0);
     }
 
     // ---- tiktoken ---------------------------------------------------------------------------------------
 
     /// <summary>
-    /// A tiktoken rank file (lines of "base64-token rank"), with Llama-3's pattern and its 256 special tokens
-    /// numbered from <paramref name="firstSpecialId"/> (default: right after the largest rank, 128000 for Llama-3).
+    /// A tiktoken rank file (lines of "base64-token rank"), with Llama-3's pattern and the 256 special tokens of
+    /// <paramref name="version"/> (<see cref="Llama3Format.SpecialTokenNames"/>) numbered from
+    /// <paramref name="firstSpecialId"/> (default: right after the largest rank, 128000 for Llama-3).
     /// </summary>
-    public static TextTokenizer FromTiktokenFile(string path, int? firstSpecialId = null)
+    public static TextTokenizer FromTiktokenFile(string path, Llama3Version version = Llama3Version.V3_0, int? firstSpecialId = null)
     {
         var bytes = File.ReadAllBytes(path);
-        var (maxRank, tokenBytes) = ReadTiktokenRanks(path, bytes);
-        var specials = Llama3Format.SpecialTokens(firstSpecialId ?? maxRank + 1);
+        var (maxRank, tokens) = ReadTiktokenRanks(path, bytes);
+        var specials = Llama3Format.SpecialTokens(firstSpecialId ?? maxRank + 1, version);
         TiktokenTokenizer Make(bool knowsSpecials) => TiktokenTokenizer.Create(
             new MemoryStream(bytes, writable: false),
             new RegexPreTokenizer(Llama3Format.Regex, knowsSpecials ? specials : null),
             normalizer: null, specialTokens: specials);
-        return new TextTokenizer(path, Make(false), Make(true), specials, maxRank + 1, tokenBytes);
+        return new TextTokenizer(path, plain: null, Make(true), Llama3Format.Regex, MakeBpe(path, tokens), specials, maxRank + 1, Lengths(tokens));
     }
 
-    /// <summary>Checks a tiktoken rank file; returns its largest rank and each rank's token length in bytes.</summary>
-    static (int MaxRank, int[] TokenBytes) ReadTiktokenRanks(string path, byte[] bytes)
+    /// <summary>Checks a tiktoken rank file; returns its largest rank and each rank's token bytes (null where a rank is unused).</summary>
+    static (int MaxRank, byte[]?[] Tokens) ReadTiktokenRanks(string path, byte[] bytes)
     {
         var maxRank = -1;
         var lineNo = 0;
-        var lengths = new List<(int Rank, int Bytes)>();
+        var read = new List<(int Rank, byte[] Bytes)>();
         Span<byte> buf = stackalloc byte[256];
         foreach (var line in Encoding.UTF8.GetString(bytes).Split('\n'))
         {
@@ -103,13 +135,20 @@ public sealed class TextTokenizer : ITextTokenizer
             if (parts.Length != 2 || !int.TryParse(parts[1], out var rank) || rank < 0 || !Convert.TryFromBase64String(parts[0], buf, out var length))
                 throw new CorruptFileException(path, $"line {lineNo}: expected \"<base64 token> <rank>\" as tiktoken files have; is this a SentencePiece model rather than Llama-3's tiktoken file?");
             maxRank = Math.Max(maxRank, rank);
-            lengths.Add((rank, length));
+            read.Add((rank, buf[..length].ToArray()));
         }
         if (maxRank < 0) throw new CorruptFileException(path, "empty tiktoken file");
-        var tokenBytes = new int[maxRank + 1];
-        Array.Fill(tokenBytes, -1);
-        foreach (var (rank, length) in lengths) tokenBytes[rank] = length;
-        return (maxRank, tokenBytes);
+        var tokens = new byte[]?[maxRank + 1];
+        foreach (var (rank, token) in read) tokens[rank] = token;
+        return (maxRank, tokens);
+    }
+
+    static int[] Lengths(byte[]?[] tokens) => [.. tokens.Select(t => t?.Length ?? -1)];
+
+    static RankedBpe MakeBpe(string path, byte[]?[] tokens)
+    {
+        try { return new RankedBpe(tokens); }
+        catch (ArgumentException e) { throw new CorruptFileException(path, e.Message); }
     }
 
     // ---- Hugging Face tokenizer.json -------------------------------------------------------------------
@@ -151,13 +190,15 @@ public sealed class TextTokenizer : ITextTokenizer
 
         // Microsoft.ML.Tokenizers' BPE starts from whole characters where the vocabulary has them, so it misses
         // merges into tokens that hold part of a character (",\xE5\x8F"), which Hugging Face (starting from
-        // bytes) makes. When ids follow merge order — tiktoken-derived vocabularies such as Llama-3's, and every
-        // one BpeTrainer writes — byte-level BPE is exactly tiktoken's rank merging, so load it as that.
-        if (TiktokenRanks(vocab, merges) is { } ranks)
+        // bytes) makes, and it has no ignore_merges. When ids follow merge order — tiktoken-derived vocabularies
+        // such as Llama-3's, and every one BpeTrainer writes — byte-level BPE is tiktoken's rank merging, so load it as that.
+        var ignoreMerges = model.TryGetProperty("ignore_merges", out var im) && im.ValueKind == JsonValueKind.True;
+        if (TiktokenRanks(vocab, merges, ignoreMerges) is { } ranks)
         {
             TiktokenTokenizer MakeTiktoken(bool knowsSpecials) => TiktokenTokenizer.Create(new MemoryStream(ranks, writable: false),
                 new RegexPreTokenizer(regex, knowsSpecials ? specials : null), normalizer: null, specialTokens: specials);
-            return new TextTokenizer(path, MakeTiktoken(false), MakeTiktoken(true), specials, vocabSize, tokenBytes);
+            var bpe = MakeBpe(path, ReadTiktokenRanks(path, ranks).Tokens);
+            return new TextTokenizer(path, plain: null, MakeTiktoken(true), regex, bpe, specials, vocabSize, tokenBytes);
         }
 
         BpeTokenizer Make(bool knowsSpecials) => BpeTokenizer.Create(new BpeOptions(vocab)
@@ -167,21 +208,44 @@ public sealed class TextTokenizer : ITextTokenizer
             PreTokenizer = new RegexPreTokenizer(regex, knowsSpecials ? specials : null),
             SpecialTokens = specials,
         });
-        return new TextTokenizer(path, Make(false), Make(true), specials, vocabSize, tokenBytes);
+        return new TextTokenizer(path, Make(false), Make(true), regex, bpe: null, specials, vocabSize, tokenBytes);
     }
 
     /// <summary>
-    /// The vocabulary as a tiktoken rank file when that is equivalent: every token maps to bytes, the 256 single
-    /// bytes come first, and each merge yields a new token whose id grows with the merge's rank. Otherwise null.
+    /// The vocabulary as a tiktoken rank file (rank = id) when Hugging Face's BPE over these merges is tiktoken's
+    /// rank merging; otherwise null. Every token maps to bytes, the 256 single bytes are there, and either
+    /// <list type="bullet">
+    /// <item>each merge yields a new token whose id grows with the merge's rank (one merge per token: BpeTrainer's files), or</item>
+    /// <item>the merges are every split of every token into two tokens, ordered by the id of the token they make,
+    /// and <c>ignore_merges</c> is set: what Hugging Face's converter writes for a tiktoken vocabulary (Llama-3's
+    /// 280,147 merges for 128,000 tokens). Merging the lowest-ranked pair is then tiktoken's rule, and ignore_merges
+    /// (a pre-token that is itself a token is taken whole: " Cumhuriyet" is 118972, which no merge path reaches)
+    /// is tiktoken's whole-piece lookup.</item>
+    /// </list>
     /// </summary>
-    static byte[]? TiktokenRanks(Dictionary<string, int> vocab, List<string> merges)
+    static byte[]? TiktokenRanks(Dictionary<string, int> vocab, List<string> merges, bool ignoreMerges)
     {
         var lastId = -1;
+        var oneMergePerToken = true;
+        var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         foreach (var m in merges)
         {
             var space = m.IndexOf(' ');
-            if (space <= 0 || !vocab.TryGetValue(string.Concat(m.AsSpan(0, space), m.AsSpan(space + 1)), out var id) || id <= lastId) return null;
+            if (space <= 0 || !vocab.TryGetValue(string.Concat(m.AsSpan(0, space), m.AsSpan(space + 1)), out var id) || id < lastId) return null;
+            // (A part may rank after the token it makes — " Cumhur" + "iyet" — in both rules alike: merge priority is the made token's rank.)
+            if (!lookup.ContainsKey(m.AsSpan(0, space)) || !lookup.ContainsKey(m.AsSpan(space + 1))) return null;
+            if (id == lastId) oneMergePerToken = false;
             lastId = id;
+        }
+        if (!oneMergePerToken)
+        {
+            // Every split is listed (no more, no fewer): tiktoken tries every adjacent pair whose join is a token.
+            if (!ignoreMerges || merges.Distinct().Count() != merges.Count) return null;
+            long splits = 0;
+            foreach (var token in vocab.Keys)
+                for (var i = 1; i < token.Length; i++)
+                    if (lookup.ContainsKey(token.AsSpan(0, i)) && lookup.ContainsKey(token.AsSpan(i))) splits++;
+            if (splits != merges.Count) return null;
         }
         var sb = new StringBuilder(vocab.Count * 16);
         var singleBytes = 0;
@@ -230,13 +294,49 @@ public sealed class TextTokenizer : ITextTokenizer
     public void Encode(string text, List<int> ids)
     {
         if (text.Length == 0) return;
-        ids.AddRange(_plain.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true));
+        text = WellFormed(text);
+        // The library's own loop (pre-tokenize, then BPE each piece on its own) with a lock-free cache in front,
+        // and tiktoken's merging done by RankedBpe where the vocabulary allows (see there).
+        var cache = _pieceIds.Value!;
+        var lookup = cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        foreach (var m in _preTokenizer.EnumerateMatches(text))
+        {
+            var piece = text.AsSpan(m.Index, m.Length);
+            if (lookup.TryGetValue(piece, out var known)) { ids.AddRange(known); continue; }
+            var start = ids.Count;
+            if (_bpe is not null) _bpe.Encode(piece, ids);
+            else ids.AddRange(_plain!.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false));
+            if (piece.Length > MaxCachedPiece) continue;
+            if (cache.Count >= PieceCacheSize) continue;
+            lookup[piece] = CollectionsMarshal.AsSpan(ids)[start..].ToArray();
+        }
     }
 
     public void EncodeWithSpecials(string text, List<int> ids)
     {
         if (text.Length == 0) return;
-        ids.AddRange(_withSpecials.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true));
+        ids.AddRange(_withSpecials.EncodeToIds(WellFormed(text), considerPreTokenization: true, considerNormalization: true));
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> with each unpaired surrogate replaced by U+FFFD, as a UTF-8 encoder writes it.
+    /// A .NET string can hold one; Hugging Face tokenizers cannot take one at all (Rust strings are UTF-8), and
+    /// Microsoft.ML.Tokenizers would encode it as a 3-byte surrogate form no UTF-8 text has. The scan is vectorized
+    /// and finds nothing in ordinary text.
+    /// </summary>
+    static string WellFormed(string text)
+    {
+        var at = text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF');
+        if (at < 0) return text;
+        char[]? copy = null;
+        for (var i = at; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (!char.IsSurrogate(c)) continue;
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) { i++; continue; }
+            (copy ??= text.ToCharArray())[i] = '\uFFFD';
+        }
+        return copy is null ? text : new string(copy);
     }
 
     public string Decode(ReadOnlySpan<int> ids) => _withSpecials.Decode(ids.ToArray());
