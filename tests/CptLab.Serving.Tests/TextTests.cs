@@ -116,6 +116,8 @@ public class TextTests
         public int? BosId => null;
         public int EosId => 0;
         public int? EotId => specials.TryGetValue("<|eot_id|>", out var e) ? e : null;
+        public int? EomId => specials.TryGetValue("<|eom_id|>", out var e) ? e : null;
+        public IReadOnlyList<int> StopTokenIds => [EosId, .. new[] { EomId, EotId }.OfType<int>()];
         public IReadOnlyDictionary<string, int> SpecialTokens => specials;
         public void Encode(string text, List<int> ids) => throw new NotSupportedException();
         public void EncodeWithSpecials(string text, List<int> ids) => throw new NotSupportedException();

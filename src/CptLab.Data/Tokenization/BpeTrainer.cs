@@ -186,6 +186,8 @@ public sealed class TrainedBpe(IReadOnlyList<byte[]> tokenBytes, IReadOnlyList<(
     public string Pattern { get; } = pattern;
     /// <summary>Written as the BPE model's ignore_merges: a pre-token that is itself in the vocabulary is one token (tiktoken's rule).</summary>
     public bool IgnoreMerges { get; init; }
+    /// <summary>Whose names the 256 special tokens get (a tiktoken file converted for Llama-3.1 keeps 3.1's <c>&lt;|eom_id|&gt;</c>, …).</summary>
+    public Llama3Version SpecialNames { get; init; } = Llama3Version.V3_0;
     public int FirstSpecialId => TokenBytes.Count;
     public int VocabSize => TokenBytes.Count + Llama3Format.SpecialTokenCount;
 
@@ -195,7 +197,7 @@ public sealed class TrainedBpe(IReadOnlyList<byte[]> tokenBytes, IReadOnlyList<(
     /// </summary>
     public void Save(string path)
     {
-        var specials = Llama3Format.SpecialTokenNames(Llama3Version.V3_0);
+        var specials = Llama3Format.SpecialTokenNames(SpecialNames);
         AtomicFile.Write(path, stream =>
         {
             using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });

@@ -11,7 +11,8 @@ namespace CptLab.Data.Tokenization;
 /// </summary>
 public static class TiktokenConversion
 {
-    public static TrainedBpe ToBpe(string tiktokenPath)
+    /// <param name="specialNames">The Llama-3 version whose special token names the file gets (tokenizer.model is the same file for 3.0 and 3.1).</param>
+    public static TrainedBpe ToBpe(string tiktokenPath, Llama3Version specialNames = Llama3Version.V3_0)
     {
         var ranks = new Dictionary<string, int>(StringComparer.Ordinal); // latin-1 string of the token's bytes → rank
         var tokens = new List<byte[]>();
@@ -56,7 +57,7 @@ public static class TiktokenConversion
             local.Sort();
             merges.AddRange(local);
         }
-        return new TrainedBpe(tokens, merges, Llama3Format.Pattern) { IgnoreMerges = true };
+        return new TrainedBpe(tokens, merges, Llama3Format.Pattern) { IgnoreMerges = true, SpecialNames = specialNames };
     }
 
     static string Key(ReadOnlySpan<byte> bytes) => Encoding.Latin1.GetString(bytes);

@@ -103,7 +103,7 @@ public sealed class TokenizerFiles
             var tmp = Path.Combine(Path.GetTempPath(), $"cptlab-tokenizer-{Guid.NewGuid():N}.json");
             try
             {
-                TiktokenConversion.ToBpe(original).Save(tmp);
+                TiktokenConversion.ToBpe(original, Llama3Format.DetectVersion(dir) ?? Llama3Version.V3_0).Save(tmp);
                 files[TokenizerJson] = File.ReadAllBytes(tmp);
             }
             finally { File.Delete(tmp); }
