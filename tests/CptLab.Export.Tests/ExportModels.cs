@@ -115,6 +115,56 @@ public sealed class ExportModels : IDisposable
         return (first, last);
     }
 
+    /// <summary>
+    /// A folder with a tokenizer that BpeTrainer trained on real text (Brown corpus and Tang poems, 2,048 tokens with
+    /// Llama-3's pattern and special tokens) and a random debug-sized model over that vocabulary; small, so
+    /// the refusal tests export it in a blink.
+    /// </summary>
+    public string BpeFolder
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_dirs.TryGetValue("bpe", out var dir)) return dir;
+                dir = Path.Combine(Root, "bpe-float32");
+                Directory.CreateDirectory(dir);
+                var bpe = BpeTrainer.Train(BpeTrainingText(), new BpeTrainerOptions { VocabSize = 2048 });
+                bpe.Save(Path.Combine(dir, "tokenizer.json"));
+                File.Copy(Path.Combine(RepoPaths.Llama3TokenizerDir, "tokenizer_config.json"), Path.Combine(dir, "tokenizer_config.json"));
+                var config = Flavors.Get("debug") with { VocabSize = bpe.VocabSize, BosTokenId = bpe.FirstSpecialId, EosTokenIds = [bpe.FirstSpecialId + 1] };
+                using (var model = RandomWeights.Fill(new LlamaForCausalLM(config, ScalarType.Float32), seed: 5))
+                    HfCheckpoint.Save(model, dir);
+                _dirs["bpe"] = dir;
+                return dir;
+            }
+        }
+    }
+
+    /// <summary>~300 KB of real text, as documents: the tokenizer is trained on it, the tokenization tests read past it.</summary>
+    public static IEnumerable<string> BpeTrainingText() =>
+        BrownDocuments().Take(60).Concat(TangPoems().Take(1500));
+
+    public static IEnumerable<string> BrownDocuments()
+    {
+        foreach (var line in File.ReadLines(Path.Combine(RepoPaths.Cache, "corpora", "brown", "brown.jsonl")))
+        {
+            using var doc = JsonDocument.Parse(line);
+            yield return doc.RootElement.GetProperty("text").GetString()!;
+        }
+    }
+
+    public static IEnumerable<string> TangPoems()
+    {
+        var dir = Path.Combine(RepoPaths.Cache, "corpora", "chinese-poetry", "dist", "quantangshi");
+        foreach (var file in new[] { "poet.tang.12000.json", "poet.tang.25000.json" })
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, file)));
+            foreach (var poem in doc.RootElement.EnumerateArray())
+                yield return poem.GetProperty("title").GetString() + "\n" + string.Join("\n", poem.GetProperty("paragraphs").EnumerateArray().Select(p => p.GetString()));
+        }
+    }
+
     public static void CopyTokenizer(string dir)
     {
         foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
