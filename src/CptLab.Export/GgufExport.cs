@@ -95,8 +95,6 @@ public static class GgufExport
         if (c.MlpBias) throw new ConfigException(configPath, "mlp_bias", "true: GGUF export writes Llama-3's bias-free MLP only");
         if (c.RopeScaling is { RopeType: not ("default" or "llama3") } rs)
             throw new ConfigException(configPath, "rope_scaling.rope_type", $"'{rs.RopeType}' is not exported (supported: none, default, llama3)");
-        if (c.HeadDim * c.NumAttentionHeads != c.HiddenSize && c.HeadDim % 2 != 0)
-            throw new ConfigException(configPath, "head_dim", $"{c.HeadDim} is odd");
     }
 
     // ---- metadata -------------------------------------------------------------------------------------

@@ -74,15 +74,24 @@ public sealed class LlamaCpp : IDisposable
         Context.Tokenize(text, addBos, special).Select(t => (int)t).ToArray();
 
     /// <summary>Argmax of llama.cpp's logits at every position of <paramref name="ids"/> (one forward over the sequence).</summary>
-    public int[] ArgmaxPerPosition(IReadOnlyList<int> ids)
+    public int[] ArgmaxPerPosition(IReadOnlyList<int> ids) => LogitsPerPosition(ids).Argmax;
+
+    /// <summary>Argmax and the largest logit at every position (one forward over the sequence).</summary>
+    public (int[] Argmax, float[] Max) LogitsPerPosition(IReadOnlyList<int> ids)
     {
         Context.NativeHandle.MemoryClear(true);
         var batch = new LLamaBatch();
         for (int i = 0; i < ids.Count; i++) batch.Add(ids[i], i, LLamaSeqId.Zero, logits: true);
         Check(Context.Decode(batch));
-        var result = new int[ids.Count];
-        for (int i = 0; i < ids.Count; i++) result[i] = Argmax(Context.NativeHandle.GetLogitsIth(i));
-        return result;
+        var argmax = new int[ids.Count];
+        var max = new float[ids.Count];
+        for (int i = 0; i < ids.Count; i++)
+        {
+            var logits = Context.NativeHandle.GetLogitsIth(i);
+            argmax[i] = Argmax(logits);
+            max[i] = logits[argmax[i]];
+        }
+        return (argmax, max);
     }
 
     /// <summary>Greedy continuation: the prompt in one batch, then one token per step, each the argmax of llama.cpp's logits.</summary>
