@@ -37,13 +37,12 @@ public sealed class VocabularyTests(ExportModels models, ITestOutputHelper outpu
     }
 
     /// <summary>
-    /// Found by this test, 2026-12-02: CptLab's TextTokenizer merges by rank without the whole-piece lookup that
-    /// tiktoken and Hugging Face (<c>ignore_merges: true</c> in Meta's tokenizer.json) do, so a word that is in the
-    /// vocabulary but not reachable by merges comes out split: Brown document 117's " Cumhuriyet" is one token
-    /// (118972) in llama.cpp, tiktoken and HF, four in CptLab (" Cum" "h" "uri" "yet"). The fix belongs in
-    /// TextTokenizer (issue 11 part 2); un-skip this test with it.
+    /// Found by this test, 2026-12-02 (and fixed in TextTokenizer): merging by rank without the whole-piece lookup that
+    /// tiktoken and Hugging Face (<c>ignore_merges: true</c> in Meta's tokenizer.json) do splits a word that is in the
+    /// vocabulary but not reachable by merges: Brown document 117's " Cumhuriyet" is one token (118972) in llama.cpp,
+    /// tiktoken and HF, and was four in CptLab (" Cum" "h" "uri" "yet").
     /// </summary>
-    [Fact(Skip = "CptLab TextTokenizer lacks the whole-piece lookup (ignore_merges): ' Cumhuriyet' → 4 tokens, llama.cpp/tiktoken/HF → [118972]; fix in TextTokenizer, then un-skip")]
+    [Fact]
     public void Llama_cpp_tokenizes_real_corpus_text_like_CptLab()
     {
         using var llama = new LlamaCpp(models.Gguf(models.Folder("small"), GgufWeightType.F32), 256, 1);
