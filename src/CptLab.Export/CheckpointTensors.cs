@@ -1,4 +1,3 @@
-using System.Text.Json;
 using CptLab.Core;
 using CptLab.Model;
 using static TorchSharp.torch;
@@ -24,17 +23,9 @@ public sealed class CheckpointTensors : IDisposable
 
     public static CheckpointTensors Open(string dir, LlamaConfig config)
     {
-        var readers = OpenReaders(dir);
+        var (readers, owner) = HfCheckpoint.OpenTensors(dir);
         try
         {
-            var owner = new Dictionary<string, SafetensorsReader>(StringComparer.Ordinal);
-            foreach (var r in readers)
-                foreach (var name in r.Entries.Keys)
-                {
-                    if (owner.TryGetValue(name, out var other))
-                        throw new CorruptFileException(r.Path, $"tensor '{name}' is also in {other.Path}");
-                    owner[name] = r;
-                }
             var expected = HfTensorNames.Expected(config);
             foreach (var (name, shape) in expected)
             {
@@ -45,7 +36,7 @@ public sealed class CheckpointTensors : IDisposable
                     throw new CorruptFileException(r.Path, $"tensor '{name}' has shape [{string.Join(", ", found)}], config.json implies [{string.Join(", ", shape)}]");
             }
             var known = expected.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
-            var extra = owner.Keys.Where(n => !known.Contains(n) && !HfTensorNames.IsIgnoredExtra(n, config) && !n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)).ToList();
+            var extra = owner.Keys.Where(n => !known.Contains(n) && !HfTensorNames.IsIgnoredExtra(n, config)).ToList();
             if (extra.Count > 0)
                 throw new CorruptFileException(owner[extra[0]].Path, $"{extra.Count} tensor(s) a Llama model does not have, which GGUF export would drop: {string.Join(", ", extra.Take(5).Select(n => $"'{n}'"))}");
             return new CheckpointTensors(readers, owner);
@@ -68,43 +59,5 @@ public sealed class CheckpointTensors : IDisposable
     public void Dispose()
     {
         foreach (var r in _readers) r.Dispose();
-    }
-
-    static List<SafetensorsReader> OpenReaders(string dir)
-    {
-        var index = Path.Combine(dir, HfCheckpoint.IndexFile);
-        var single = Path.Combine(dir, HfCheckpoint.SingleFile);
-        if (File.Exists(index))
-        {
-            using var doc = Json.ParseFile(index);
-            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                throw new ConfigException(index, "weight_map", "missing or not an object");
-            var files = new SortedSet<string>(StringComparer.Ordinal);
-            foreach (var p in map.EnumerateObject())
-            {
-                var file = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw new ConfigException(index, $"weight_map.{p.Name}", "expected a file name");
-                if (file.Contains('/') || file.Contains('\\') || file.StartsWith('.'))
-                    throw new ConfigException(index, $"weight_map.{p.Name}", $"'{file}' is not a file name in the checkpoint directory");
-                files.Add(file);
-            }
-            var readers = new List<SafetensorsReader>();
-            try
-            {
-                foreach (var f in files)
-                {
-                    var path = Path.Combine(dir, f);
-                    if (!File.Exists(path)) throw new CptLabException($"{index}: shard '{f}' listed in weight_map is missing");
-                    readers.Add(new SafetensorsReader(path));
-                }
-            }
-            catch
-            {
-                foreach (var r in readers) r.Dispose();
-                throw;
-            }
-            return readers;
-        }
-        if (File.Exists(single)) return [new SafetensorsReader(single)];
-        throw new CptLabException($"{dir}: no {HfCheckpoint.SingleFile} or {HfCheckpoint.IndexFile}; GGUF export reads safetensors weights");
     }
 }

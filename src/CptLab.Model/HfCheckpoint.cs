@@ -101,18 +101,9 @@ public static class HfCheckpoint
     /// </summary>
     public static void LoadWeights(LlamaForCausalLM model, string dir)
     {
-        var readers = OpenWeights(dir);
+        var (readers, owner) = OpenTensors(dir);
         try
         {
-            var owner = new Dictionary<string, SafetensorsReader>(StringComparer.Ordinal);
-            foreach (var r in readers)
-                foreach (var name in r.Entries.Keys)
-                {
-                    if (owner.TryGetValue(name, out var other))
-                        throw new CorruptFileException(r.Path, $"tensor '{name}' is also in {other.Path}");
-                    owner[name] = r;
-                }
-
             var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
             var missing = parameters.Keys.Where(n => !owner.ContainsKey(n)).ToList();
             if (missing.Count > 0)
@@ -131,6 +122,32 @@ public static class HfCheckpoint
 
     static string Names(List<string> names) =>
         string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
+
+    /// <summary>
+    /// Opens every weight file of the checkpoint in <paramref name="dir"/> (checking each header, and the index against the
+    /// shards) and maps each tensor name to the file holding it; a name in two files is refused. The caller disposes the readers.
+    /// </summary>
+    public static (List<SafetensorsReader> Readers, Dictionary<string, SafetensorsReader> Owner) OpenTensors(string dir)
+    {
+        var readers = OpenWeights(dir);
+        try
+        {
+            var owner = new Dictionary<string, SafetensorsReader>(StringComparer.Ordinal);
+            foreach (var r in readers)
+                foreach (var name in r.Entries.Keys)
+                {
+                    if (owner.TryGetValue(name, out var other))
+                        throw new CorruptFileException(r.Path, $"tensor '{name}' is also in {other.Path}");
+                    owner[name] = r;
+                }
+            return (readers, owner);
+        }
+        catch
+        {
+            foreach (var r in readers) r.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>Opens every weight file of the checkpoint, checking each header and the index against the shards.</summary>
     static List<SafetensorsReader> OpenWeights(string dir)
