@@ -128,10 +128,7 @@ public sealed class GgufVocabulary
         var config = ReadTokenizerConfig(modelDir);
         int? Special(string key, int? fallback)
         {
-            if (config is null || !config.Value.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
-            var text = v.ValueKind == JsonValueKind.String ? v.GetString()
-                : v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) ? c.GetString() : null;
-            if (text is null) throw new ConfigException(Path.Combine(modelDir, TokenizerConfigFile), key, "expected a token string or an object with \"content\"");
+            if (config is null || TokenizerConfig.TokenText(config.Value, key, Path.Combine(modelDir, TokenizerConfigFile)) is not { } text) return fallback;
             if (added.TryGetValue(text, out var id)) return id;
             var index = Array.IndexOf(tokenList, text);
             return index >= 0 ? index : throw new ConfigException(Path.Combine(modelDir, TokenizerConfigFile), key, $"'{text}' is not a token of {TokenizerFile}");
@@ -149,7 +146,7 @@ public sealed class GgufVocabulary
             EotId = added.TryGetValue(Llama3Format.EotId, out var eot) ? eot : null,
             PadId = Special("pad_token", null),
             AddBos = AddBosToken(config, root, bos),
-            ChatTemplate = ChatTemplateOf(config, Path.Combine(modelDir, TokenizerConfigFile)),
+            ChatTemplate = config is { } c ? TokenizerConfig.ChatTemplate(c, Path.Combine(modelDir, TokenizerConfigFile)) : null,
         };
     }
 
@@ -225,17 +222,6 @@ public sealed class GgufVocabulary
             foreach (var p in ps.EnumerateArray())
                 if (FindTemplate(p) is { } s) return s;
         return null;
-    }
-
-    /// <summary>The Jinja chat template: a string, or the "default" entry of a list of named templates.</summary>
-    static string? ChatTemplateOf(JsonElement? config, string path)
-    {
-        if (config is not { } c || !c.TryGetProperty("chat_template", out var t) || t.ValueKind == JsonValueKind.Null) return null;
-        if (t.ValueKind == JsonValueKind.String) return t.GetString();
-        if (t.ValueKind == JsonValueKind.Array)
-            foreach (var named in t.EnumerateArray())
-                if (Str(named, "name") == "default" && named.TryGetProperty("template", out var body)) return body.GetString();
-        throw new ConfigException(path, "chat_template", "expected a Jinja string or a list of {name, template} with a \"default\" entry");
     }
 
     /// <summary>The converter's rule for added tokens not flagged special that are control tokens all the same.</summary>

@@ -18,12 +18,13 @@ public sealed record ModelFolderContents
     public static ModelFolderContents None { get; } = new();
 
     /// <summary>
-    /// The contents for a model continued from <paramref name="baseDir"/> (or made from scratch when null): the tokenizer of
-    /// <paramref name="tokenizerSource"/> when given, else the base folder's when it has one; the base's generation config.
+    /// The contents for a model continued from <paramref name="baseDir"/> (or made from scratch when null). The tokenizer is
+    /// <paramref name="tokenizerSource"/> when given, else the base folder's when it has one, else
+    /// <paramref name="dataTokenizer"/> (the one the training data was tokenized with); the generation config is the base's.
     /// </summary>
-    public static ModelFolderContents For(string? tokenizerSource, string? baseDir, int modelMaxLength)
+    public static ModelFolderContents For(string? tokenizerSource, string? baseDir, int modelMaxLength, string? dataTokenizer = null)
     {
-        var source = tokenizerSource ?? (baseDir is not null && HasTokenizer(baseDir) ? baseDir : null);
+        var source = tokenizerSource ?? (baseDir is not null && HasTokenizer(baseDir) ? baseDir : dataTokenizer);
         return new ModelFolderContents
         {
             Tokenizer = source is null ? null : TokenizerFiles.From(source, modelMaxLength),
@@ -31,7 +32,7 @@ public sealed record ModelFolderContents
         };
     }
 
-    public static bool HasTokenizer(string dir) =>
+    static bool HasTokenizer(string dir) =>
         File.Exists(Path.Combine(dir, TokenizerFiles.TokenizerJson)) || File.Exists(Path.Combine(dir, TokenizerFiles.TiktokenModel));
 }
 

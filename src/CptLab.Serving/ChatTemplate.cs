@@ -55,14 +55,13 @@ public sealed class ChatTemplate
     {
         var config = Path.Combine(dir, ConfigFile);
         string? bos = null, eos = null;
-        JsonElement? template = null;
+        JsonElement? root = null;
         if (File.Exists(config))
         {
             using var doc = Json.ParseFile(config);
-            var root = doc.RootElement;
-            bos = TokenText(root, "bos_token", config);
-            eos = TokenText(root, "eos_token", config);
-            if (root.TryGetProperty("chat_template", out var t) && t.ValueKind != JsonValueKind.Null) template = t.Clone();
+            root = doc.RootElement.Clone();
+            bos = TokenizerConfig.TokenText(root.Value, "bos_token", config);
+            eos = TokenizerConfig.TokenText(root.Value, "eos_token", config);
         }
 
         if (overrideName is not null && !string.Equals(overrideName, "auto", StringComparison.OrdinalIgnoreCase))
@@ -73,17 +72,9 @@ public sealed class ChatTemplate
 
         var jinjaFile = Path.Combine(dir, JinjaFile);
         if (File.Exists(jinjaFile)) return Compile(File.ReadAllText(jinjaFile), jinjaFile, bos, eos);
-        if (template is not { } tv) return bos is null && eos is null ? Llama3 : new ChatTemplate(Llama3.Name, Llama3.Jinja, bos, eos);
-        var text = tv.ValueKind switch
-        {
-            JsonValueKind.String => tv.GetString()!,
-            // Newer files list named templates; the one called "default" is the chat template.
-            JsonValueKind.Array => tv.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("name", out var n) && n.GetString() == "default")
-                                    .Select(e => e.TryGetProperty("template", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null).FirstOrDefault()
-                                  ?? throw new CorruptFileException(config, "chat_template is a list without a template named \"default\""),
-            _ => throw new CorruptFileException(config, $"chat_template must be a string or a list of named templates, not {tv.ValueKind}"),
-        };
-        return Compile(text, $"{config}: chat_template", bos, eos);
+        if ((root is { } r ? TokenizerConfig.ChatTemplate(r, config) : null) is not { } template)
+            return bos is null && eos is null ? Llama3 : new ChatTemplate(Llama3.Name, Llama3.Jinja, bos, eos);
+        return Compile(template, $"{config}: chat_template", bos, eos);
     }
 
     static ChatTemplate Compile(string source, string name, string? bos, string? eos)
@@ -96,15 +87,6 @@ public sealed class ChatTemplate
         {
             throw new CptLabException($"{e.Message}. Pass --chat-template llama3 or chatml to use a built-in template instead.", e);
         }
-    }
-
-    /// <summary>A special token in tokenizer_config.json: a string, or an AddedToken object {"content": ...}.</summary>
-    static string? TokenText(JsonElement root, string key, string path)
-    {
-        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-        if (v.ValueKind == JsonValueKind.String) return v.GetString();
-        if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString();
-        throw new ConfigException(path, key, "must be a string or an object with a \"content\" string");
     }
 
     static ChatTemplate? Named(string name) => name.ToLowerInvariant() switch

@@ -59,8 +59,7 @@ public static class Trainer
             AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFileName), configJson.ToJsonString(Json.Indented) + "\n");
         }
         // Every model folder the run writes (checkpoints, final) carries the tokenizer and generation config: gathered once.
-        var contents = ModelFolderContents.For(config.Tokenizer ?? (config.InitFrom is { } b && ModelFolderContents.HasTokenizer(b) ? null : data.TokenizerPath),
-            config.InitFrom, run.Master.Config.MaxPositionEmbeddings);
+        var contents = ModelFolderContents.For(config.Tokenizer, config.InitFrom, run.Master.Config.MaxPositionEmbeddings, data.TokenizerPath);
         hooks.Log?.Invoke(contents.Tokenizer is { } tf
             ? $"model folders get the tokenizer of {tf.Source}"
             : "no tokenizer known (model.tokenizer, a base with one, or blended data name it): model folders will hold weights only and cannot be served as they are");

@@ -28,8 +28,9 @@ public class ModelFolderTests
             "batch: {micro_batch_size: 2, global_batch_tokens: 128}\nbudget_tokens: 2560\ncheckpoint: {every_steps: 10}\n" +
             "eval: {every_steps: 100, max_sequences: 2}\nthreads: 1\nmeasure_peak_flops: false\n");
         var run = Path.Combine(dir, "run");
-        var (code, output) = Cli(TimeSpan.FromMinutes(3), "train", "--config", config, "--out", run);
-        Assert.True(code == 0, output);
+        var output = new StringBuilder();
+        using (var train = CliProcess.Start(output, "train", "--config", config, "--out", run))
+            Assert.True(train.WaitForExitOrKill(TimeSpan.FromMinutes(3)) == 0, output.ToString());
 
         // The tokenizer the data was prepared with, read here from its own file (not through CptLab's tokenizer).
         var tokenizerJson = Path.Combine(dir, "data", "tokenizer.json");
@@ -57,7 +58,8 @@ public class ModelFolderTests
         TrainingCheckpoint.Verify(checkpoint); // the tokenizer files are in its checksum manifest too
 
         int port = FreePort();
-        using var server = Start(redirect: false, "serve", "--model", final, "--port", port.ToString(), "--no-request-log", "--threads", "1");
+        var serverOutput = new StringBuilder();
+        using var server = CliProcess.Start(serverOutput, "serve", "--model", final, "--port", port.ToString(), "--no-request-log", "--threads", "1");
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
@@ -66,7 +68,7 @@ public class ModelFolderTests
             {
                 try { if ((await http.GetAsync("/health")).IsSuccessStatusCode) break; }
                 catch (HttpRequestException) { }
-                if (server.HasExited) Assert.Fail($"cptlab serve exited with code {server.ExitCode} (its output is above)");
+                if (server.HasExited) Assert.Fail($"cptlab serve exited with code {server.ExitCode}: {serverOutput}");
                 Assert.True(sw.Elapsed < TimeSpan.FromMinutes(2), "cptlab serve did not come up");
                 await Task.Delay(200);
             }
@@ -91,23 +93,5 @@ public class ModelFolderTests
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
         return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
-    static Process Start(bool redirect, params string[] args)
-    {
-        // The server's output is not read while it runs, so it is not redirected (a full pipe would stall it).
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = redirect, RedirectStandardError = redirect, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cptlab.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        return Process.Start(psi)!;
-    }
-
-    static (int Code, string Output) Cli(TimeSpan timeout, params string[] args)
-    {
-        using var p = Start(redirect: true, args);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout)) { p.Kill(entireProcessTree: true); return (-1, "timed out"); }
-        return (p.ExitCode, stdout.Result + stderr.Result);
     }
 }

@@ -39,10 +39,10 @@ public class TrainKillTests
             """);
 
         var straight = Path.Combine(dir, "straight");
-        Assert.Equal(0, RunCli("train", "--config", config, "--out", straight).WaitForExitOrKill(TimeSpan.FromMinutes(3)));
+        Assert.Equal(0, CliProcess.Start("train", "--config", config, "--out", straight).WaitForExitOrKill(TimeSpan.FromMinutes(3)));
 
         var killed = Path.Combine(dir, "killed");
-        using (var child = RunCli("train", "--config", config, "--out", killed))
+        using (var child = CliProcess.Start("train", "--config", config, "--out", killed))
         {
             var checkpoints = Path.Combine(killed, Trainer.CheckpointsDir);
             var sw = Stopwatch.StartNew();
@@ -54,7 +54,7 @@ public class TrainKillTests
         long lastCheckpoint = TrainingCheckpoint.List(Path.Combine(killed, Trainer.CheckpointsDir))[^1].Step;
         Assert.InRange(lastCheckpoint, 40, 360);
 
-        Assert.Equal(0, RunCli("train", "--resume", killed).WaitForExitOrKill(TimeSpan.FromMinutes(3)));
+        Assert.Equal(0, CliProcess.Start("train", "--resume", killed).WaitForExitOrKill(TimeSpan.FromMinutes(3)));
         var a = File.ReadAllBytes(Path.Combine(straight, Trainer.FinalDir, HfCheckpoint.SingleFile));
         var b = File.ReadAllBytes(Path.Combine(killed, Trainer.FinalDir, HfCheckpoint.SingleFile));
         Assert.True(a.AsSpan().SequenceEqual(b), "final weights differ after kill -9 and resume");
@@ -69,7 +69,7 @@ public class TrainKillTests
             "batch: {micro_batch_size: 2, global_batch_tokens: 128}\nbudget_tokens: 51200\ncheckpoint: {every_steps: 1000}\n" +
             "eval: {every_steps: 1000, max_sequences: 2}\nthreads: 1\nmeasure_peak_flops: false\n");
         var run = Path.Combine(dir, "run");
-        using var child = RunCli("train", "--config", config, "--out", run);
+        using var child = CliProcess.Start("train", "--config", config, "--out", run);
         var metrics = Path.Combine(run, Trainer.MetricsFileName);
         var sw = Stopwatch.StartNew();
         while ((!File.Exists(metrics) || File.ReadLines(metrics).Count() < 20) && !child.HasExited && sw.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(20);
@@ -91,31 +91,5 @@ public class TrainKillTests
         var modelConfig = Path.Combine(dir, "model.json");
         (Flavors.Get("debug") with { VocabSize = vocab, MaxPositionEmbeddings = 64 }).Save(modelConfig);
         return (dir, blend, modelConfig);
-    }
-
-    static Process RunCli(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cptlab.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, _) => { };
-        p.ErrorDataReceived += (_, _) => { };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        return p;
-    }
-}
-
-static class ProcessExtensions
-{
-    public static int WaitForExitOrKill(this Process p, TimeSpan timeout)
-    {
-        if (!p.WaitForExit(timeout))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException("cptlab did not finish in time");
-        }
-        return p.ExitCode;
     }
 }

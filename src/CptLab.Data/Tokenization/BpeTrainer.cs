@@ -195,84 +195,91 @@ public sealed class TrainedBpe(IReadOnlyList<byte[]> tokenBytes, IReadOnlyList<(
     /// Writes a Hugging Face tokenizer.json: BPE model over GPT-2 byte-level strings, Split(Llama-3 pattern) +
     /// ByteLevel pre-tokenizer, ByteLevel decoder, BOS added by the post-processor as Llama-3's file does.
     /// </summary>
-    public void Save(string path)
+    public void Save(string path) => AtomicFile.Write(path, Write);
+
+    /// <summary>The tokenizer.json that <see cref="Save"/> writes, as bytes.</summary>
+    public byte[] ToJsonBytes()
+    {
+        using var stream = new MemoryStream();
+        Write(stream);
+        return stream.ToArray();
+    }
+
+    void Write(Stream stream)
     {
         var specials = Llama3Format.SpecialTokenNames(SpecialNames);
-        AtomicFile.Write(path, stream =>
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        w.WriteStartObject();
+        w.WriteString("version", "1.0");
+        w.WriteNull("truncation");
+        w.WriteNull("padding");
+        w.WriteStartArray("added_tokens");
+        for (var i = 0; i < specials.Count; i++)
         {
-            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
             w.WriteStartObject();
-            w.WriteString("version", "1.0");
-            w.WriteNull("truncation");
-            w.WriteNull("padding");
-            w.WriteStartArray("added_tokens");
-            for (var i = 0; i < specials.Count; i++)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", FirstSpecialId + i);
-                w.WriteString("content", specials[i]);
-                w.WriteBoolean("single_word", false);
-                w.WriteBoolean("lstrip", false);
-                w.WriteBoolean("rstrip", false);
-                w.WriteBoolean("normalized", false);
-                w.WriteBoolean("special", true);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteNull("normalizer");
+            w.WriteNumber("id", FirstSpecialId + i);
+            w.WriteString("content", specials[i]);
+            w.WriteBoolean("single_word", false);
+            w.WriteBoolean("lstrip", false);
+            w.WriteBoolean("rstrip", false);
+            w.WriteBoolean("normalized", false);
+            w.WriteBoolean("special", true);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteNull("normalizer");
 
-            w.WriteStartObject("pre_tokenizer");
-            w.WriteString("type", "Sequence");
-            w.WriteStartArray("pretokenizers");
-            w.WriteStartObject();
-            w.WriteString("type", "Split");
-            w.WriteStartObject("pattern"); w.WriteString("Regex", Pattern); w.WriteEndObject();
-            w.WriteString("behavior", "Isolated");
-            w.WriteBoolean("invert", false);
-            w.WriteEndObject();
-            WriteByteLevel(w, addPrefixSpace: false, trimOffsets: true, useRegex: false);
-            w.WriteEndArray();
-            w.WriteEndObject();
+        w.WriteStartObject("pre_tokenizer");
+        w.WriteString("type", "Sequence");
+        w.WriteStartArray("pretokenizers");
+        w.WriteStartObject();
+        w.WriteString("type", "Split");
+        w.WriteStartObject("pattern"); w.WriteString("Regex", Pattern); w.WriteEndObject();
+        w.WriteString("behavior", "Isolated");
+        w.WriteBoolean("invert", false);
+        w.WriteEndObject();
+        WriteByteLevel(w, addPrefixSpace: false, trimOffsets: true, useRegex: false);
+        w.WriteEndArray();
+        w.WriteEndObject();
 
-            var bos = Llama3Format.BeginOfText;
-            w.WriteStartObject("post_processor");
-            w.WriteString("type", "TemplateProcessing");
-            w.WriteStartArray("single");
-            WriteSpecialPiece(w, bos); WriteSequencePiece(w, "A");
-            w.WriteEndArray();
-            w.WriteStartArray("pair");
-            WriteSpecialPiece(w, bos); WriteSequencePiece(w, "A"); WriteSpecialPiece(w, bos); WriteSequencePiece(w, "B");
-            w.WriteEndArray();
-            w.WriteStartObject("special_tokens");
-            w.WriteStartObject(bos);
-            w.WriteString("id", bos);
-            w.WriteStartArray("ids"); w.WriteNumberValue(FirstSpecialId); w.WriteEndArray();
-            w.WriteStartArray("tokens"); w.WriteStringValue(bos); w.WriteEndArray();
-            w.WriteEndObject();
-            w.WriteEndObject();
-            w.WriteEndObject();
+        var bos = Llama3Format.BeginOfText;
+        w.WriteStartObject("post_processor");
+        w.WriteString("type", "TemplateProcessing");
+        w.WriteStartArray("single");
+        WriteSpecialPiece(w, bos); WriteSequencePiece(w, "A");
+        w.WriteEndArray();
+        w.WriteStartArray("pair");
+        WriteSpecialPiece(w, bos); WriteSequencePiece(w, "A"); WriteSpecialPiece(w, bos); WriteSequencePiece(w, "B");
+        w.WriteEndArray();
+        w.WriteStartObject("special_tokens");
+        w.WriteStartObject(bos);
+        w.WriteString("id", bos);
+        w.WriteStartArray("ids"); w.WriteNumberValue(FirstSpecialId); w.WriteEndArray();
+        w.WriteStartArray("tokens"); w.WriteStringValue(bos); w.WriteEndArray();
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndObject();
 
-            w.WritePropertyName("decoder");
-            WriteByteLevel(w, addPrefixSpace: true, trimOffsets: true, useRegex: true);
+        w.WritePropertyName("decoder");
+        WriteByteLevel(w, addPrefixSpace: true, trimOffsets: true, useRegex: true);
 
-            w.WriteStartObject("model");
-            w.WriteString("type", "BPE");
-            w.WriteNull("dropout");
-            w.WriteNull("unk_token");
-            w.WriteNull("continuing_subword_prefix");
-            w.WriteNull("end_of_word_suffix");
-            w.WriteBoolean("fuse_unk", false);
-            w.WriteBoolean("byte_fallback", false);
-            if (IgnoreMerges) w.WriteBoolean("ignore_merges", true);
-            w.WriteStartObject("vocab");
-            for (var id = 0; id < TokenBytes.Count; id++) w.WriteNumber(ByteLevel.Encode(TokenBytes[id]), id);
-            w.WriteEndObject();
-            w.WriteStartArray("merges");
-            foreach (var (a, b) in Merges) w.WriteStringValue($"{ByteLevel.Encode(TokenBytes[a])} {ByteLevel.Encode(TokenBytes[b])}");
-            w.WriteEndArray();
-            w.WriteEndObject();
-            w.WriteEndObject();
-        });
+        w.WriteStartObject("model");
+        w.WriteString("type", "BPE");
+        w.WriteNull("dropout");
+        w.WriteNull("unk_token");
+        w.WriteNull("continuing_subword_prefix");
+        w.WriteNull("end_of_word_suffix");
+        w.WriteBoolean("fuse_unk", false);
+        w.WriteBoolean("byte_fallback", false);
+        if (IgnoreMerges) w.WriteBoolean("ignore_merges", true);
+        w.WriteStartObject("vocab");
+        for (var id = 0; id < TokenBytes.Count; id++) w.WriteNumber(ByteLevel.Encode(TokenBytes[id]), id);
+        w.WriteEndObject();
+        w.WriteStartArray("merges");
+        foreach (var (a, b) in Merges) w.WriteStringValue($"{ByteLevel.Encode(TokenBytes[a])} {ByteLevel.Encode(TokenBytes[b])}");
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.WriteEndObject();
     }
 
     static void WriteByteLevel(Utf8JsonWriter w, bool addPrefixSpace, bool trimOffsets, bool useRegex)

@@ -94,34 +94,26 @@ public sealed class TokenizerFiles
         }
         else throw new CptLabException($"{full}: tokenizer not found (expected a tokenizer.json, a tokenizer.model, or a folder holding one)");
 
-        var original = Directory.Exists(full)
-            ? Path.Combine(dir, File.Exists(Path.Combine(dir, TokenizerJson)) ? TokenizerJson : TiktokenModel)
-            : full;
+        // Meta's original download has only tokenizer.model; Hugging Face tools read tokenizer.json, so the folder gets both.
         if (!files.ContainsKey(TokenizerJson))
-        {
-            // Meta's original download has only tokenizer.model; Hugging Face tools read tokenizer.json, so the folder gets both.
-            var tmp = Path.Combine(Path.GetTempPath(), $"cptlab-tokenizer-{Guid.NewGuid():N}.json");
-            try
-            {
-                TiktokenConversion.ToBpe(original, Llama3Format.DetectVersion(dir) ?? Llama3Version.V3_0).Save(tmp);
-                files[TokenizerJson] = File.ReadAllBytes(tmp);
-            }
-            finally { File.Delete(tmp); }
-        }
+            files[TokenizerJson] = TiktokenConversion.ToBpe(Directory.Exists(full) ? Path.Combine(dir, TiktokenModel) : full,
+                Llama3Format.DetectVersion(dir) ?? Llama3Version.V3_0).ToJsonBytes();
         // The tokenizer as the source holds it (its ids, specials and end-of-text), from the source's own file.
         var tokenizer = TextTokenizer.Load(Directory.Exists(full) ? dir : full);
 
         string? template = files.TryGetValue(ChatTemplateFile, out var jinja) ? System.Text.Encoding.UTF8.GetString(jinja) : null;
+        // The added tokens, read from tokenizer.json once, for whichever of the two config files has to be written.
+        var added = new Lazy<SortedDictionary<int, JsonObject>>(() => AddedTokens(files, tokenizer));
         if (files.TryGetValue(ConfigFile, out var configBytes))
             template ??= ReadTemplate(configBytes, Path.Combine(dir, ConfigFile));
         else
         {
             var hasLlama3Chat = tokenizer.SpecialTokens.ContainsKey(Llama3Format.StartHeader) && tokenizer.SpecialTokens.ContainsKey(Llama3Format.EotId);
             template ??= hasLlama3Chat ? Llama3InstructChatTemplate : null;
-            files[ConfigFile] = Bytes(SynthesizedConfig(tokenizer, AddedTokens(files, tokenizer), template, modelMaxLength));
+            files[ConfigFile] = Bytes(SynthesizedConfig(tokenizer, added.Value, template, modelMaxLength));
         }
         if (!files.ContainsKey(SpecialTokensMapFile))
-            files[SpecialTokensMapFile] = Bytes(SynthesizedSpecialTokensMap(tokenizer, AddedTokens(files, tokenizer)));
+            files[SpecialTokensMapFile] = Bytes(SynthesizedSpecialTokensMap(tokenizer, added.Value));
         return new TokenizerFiles(full, files, tokenizer, template);
     }
 
@@ -136,19 +128,15 @@ public sealed class TokenizerFiles
 
     static byte[] Bytes(JsonObject o) => System.Text.Encoding.UTF8.GetBytes(o.ToJsonString(Json.Indented) + "\n");
 
-    /// <summary>The chat_template of a tokenizer_config.json: a string, or the one named "default" in a list of named templates.</summary>
+    /// <summary>The chat_template of a tokenizer_config.json (<see cref="TokenizerConfig.ChatTemplate"/>).</summary>
     static string? ReadTemplate(byte[] configBytes, string path)
     {
-        JsonNode? root;
-        try { root = JsonNode.Parse(configBytes); }
-        catch (JsonException e) { throw new CorruptFileException(path, $"invalid JSON: {e.Message}"); }
-        return root?["chat_template"] switch
+        try
         {
-            null => null,
-            JsonValue v when v.TryGetValue<string>(out var s) => s,
-            JsonArray list => list.OfType<JsonObject>().FirstOrDefault(t => (string?)t["name"] == "default")?["template"]?.GetValue<string>(),
-            _ => throw new CorruptFileException(path, "chat_template must be a string or a list of named templates"),
-        };
+            using var doc = JsonDocument.Parse(configBytes);
+            return TokenizerConfig.ChatTemplate(doc.RootElement, path);
+        }
+        catch (JsonException e) { throw new CorruptFileException(path, $"invalid JSON: {e.Message}"); }
     }
 
     /// <summary>Each added token as tokenizer.json describes it (lstrip, rstrip, normalized, single_word, special), by id.</summary>
