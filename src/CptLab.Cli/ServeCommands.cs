@@ -1,3 +1,4 @@
+using CptLab.Data.Tokenization;
 using System.CommandLine;
 using CptLab.Core;
 using CptLab.Model;

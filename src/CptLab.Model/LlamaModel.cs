@@ -294,6 +294,25 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
         return _norm.forward(x).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Several sequences packed into each row: ids (B, T) with <paramref name="layout"/>'s position ids and segments, each
+    /// token attending causally to the earlier tokens of its own segment only → final hidden states (B, T, C). The packed
+    /// row computes what each of its sequences alone would, up to floating-point summation order.
+    /// </summary>
+    public Tensor ForwardPacked(Tensor ids, PackedLayout layout)
+    {
+        using var scope = NewDisposeScope();
+        long b = ids.shape[0], t = ids.shape[1];
+        var x = _embedTokens.forward(ids);                                              // (B, T, C)
+        var (cos, sin) = Rope.Tables(tensor(_invFreq, ScalarType.Float32, x.device), 0, t, _dtype); // (T, hd): positions never exceed the row
+        var flat = layout.Positions.flatten();
+        cos = cos.index_select(0, flat).view(b, 1, t, -1);                              // (B, 1, T, hd)
+        sin = sin.index_select(0, flat).view(b, 1, t, -1);                              // (B, 1, T, hd)
+        var ctx = new AttentionContext(cos, sin, null, layout.Mask());                  // mask (B, 1, T, T)
+        foreach (var layer in _layers) x = layer.forward(x, ctx);
+        return _norm.forward(x).MoveToOuterDisposeScope();
+    }
+
     /// <summary>ids (B, T) → final hidden states (B, T, C). With a cache, positions continue from its length.</summary>
     public override Tensor forward(Tensor ids, KvCache? cache)
     {
@@ -349,6 +368,15 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
         using var scope = NewDisposeScope();
         var h = _model.DecodeStep(ids, caches)[.., 0];                                       // (B, C)
         var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h); // (B, V)
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Packed rows (see <see cref="LlamaModel.ForwardPacked"/>) → float32 logits (B, T, V).</summary>
+    public Tensor ForwardPacked(Tensor ids, PackedLayout layout)
+    {
+        using var scope = NewDisposeScope();
+        var h = _model.ForwardPacked(ids, layout);                                            // (B, T, C)
+        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h); // (B, T, V)
         return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

@@ -1,3 +1,4 @@
+using CptLab.Data.Tokenization;
 using System.Net;
 using CptLab.Core;
 using Microsoft.AspNetCore.Builder;

@@ -16,7 +16,8 @@ sealed class MetricsLog : IDisposable
 
     public MetricsLog(string path) => _writer = new StreamWriter(path, append: true) { AutoFlush = true };
 
-    public void Step(long step, long tokens, double lr, double loss, double gradNorm, double tps, double? mfu, bool skipped)
+    public void Step(long step, long tokens, double lr, double loss, double gradNorm, double tps, double? mfu, bool skipped,
+                     IReadOnlyDictionary<string, double>? extra = null)
     {
         var o = new JsonObject
         {
@@ -25,13 +26,19 @@ sealed class MetricsLog : IDisposable
         };
         if (mfu is { } m) o["mfu"] = Math.Round(m, 4);
         if (skipped) o["skipped"] = true;
+        foreach (var (name, value) in extra ?? new Dictionary<string, double>()) o[name] = Num(value);
         Write(o);
     }
 
     public void Validation(long step, long tokens, IReadOnlyDictionary<string, ValidationResult> results)
     {
         var val = new JsonObject();
-        foreach (var (name, r) in results) val[name] = new JsonObject { ["loss"] = Num(r.Loss), ["bpb"] = Num(r.BitsPerByte), ["tokens"] = r.Tokens };
+        foreach (var (name, r) in results)
+        {
+            var o = new JsonObject { ["loss"] = Num(r.Loss), ["bpb"] = Num(r.BitsPerByte), ["tokens"] = r.Tokens };
+            foreach (var (metric, value) in r.Metrics ?? new Dictionary<string, double>()) o[metric] = Num(value);
+            val[name] = o;
+        }
         Write(new JsonObject { ["step"] = step, ["tokens"] = tokens, ["val"] = val });
     }
 

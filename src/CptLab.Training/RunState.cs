@@ -2,7 +2,6 @@ using System.Text.Json.Nodes;
 using CptLab.Core;
 using CptLab.Model;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace CptLab.Training;
 
@@ -55,8 +54,12 @@ internal sealed class RunState : IDisposable
         return state;
     }
 
-    /// <summary>Accumulates the global batch's gradients into the float32 buffers; returns the mean loss and the gradient norm.</summary>
-    public (double Loss, double GradNorm) ForwardBackward(ITrainingData data, bool poison)
+    /// <summary>
+    /// Accumulates the global batch's gradients into the float32 buffers: <paramref name="objective"/> gives each
+    /// micro-batch's loss, already divided so that the micro-batches' losses add up to the step's. Returns that loss and
+    /// the gradient norm.
+    /// </summary>
+    public (double Loss, double GradNorm) ForwardBackward(IStepObjective objective, bool poison)
     {
         using var _ = no_grad();
         // In-place ops hand back new tensor handles: even these run inside a scope, or each step leaks one per parameter.
@@ -66,32 +69,15 @@ internal sealed class RunState : IDisposable
             p.Grad.zero_();
             if (!ReferenceEquals(_compute, _master)) p.Compute.copy_(p.Master); // master → bf16 compute weights
         }
-        int b = _config.MicroBatchSize, t = _config.SeqLen, vocab = _master!.Config.VocabSize;
+        int micros = objective.BeginStep();
         double lossSum = 0;
-        for (int micro = 0; micro < _config.AccumulationSteps; micro++)
+        for (int micro = 0; micro < micros; micro++)
         {
             using var scope = NewDisposeScope();
-            var batch = new long[b * (t + 1)];
-            for (int i = 0; i < b; i++)
-            {
-                var seq = data.Next();
-                if (seq.Length != t + 1) throw new CptLabException($"the data yielded a sequence of {seq.Length} tokens, expected {t + 1}");
-                for (int j = 0; j <= t; j++)
-                {
-                    int id = seq[j];
-                    if ((uint)id >= (uint)vocab) throw new CptLabException($"token id {id} is outside the model's vocabulary of {vocab}; the data was tokenized for a different model");
-                    batch[i * (t + 1) + j] = id;
-                }
-            }
-            var ids = tensor(batch).view(b, t + 1);                                              // (B, T+1)
-            var input = ids.narrow(1, 0, t);                                                     // (B, T)
-            var target = ids.narrow(1, 1, t);                                                    // (B, T)
             Tensor loss;
             using (enable_grad())
             {
-                var logits = _compute!.forward(input);                                           // (B, T, V) float32
-                // Sum over tokens divided by the global batch's token count: the micro-batches add up to the mean.
-                loss = F.cross_entropy(logits.view(-1, vocab), target.reshape(-1), reduction: nn.Reduction.Sum) / (double)_config.GlobalBatchTokens;
+                loss = objective.MicroLoss(_compute!, micro);
                 if (poison) loss = loss * double.NaN;
                 loss.backward();
             }
@@ -102,12 +88,22 @@ internal sealed class RunState : IDisposable
                 if (g is null) continue;
                 p.Grad.add_(g.to(ScalarType.Float32));
             }
-            _compute.zero_grad();
+            _compute!.zero_grad();
         }
         double sq = 0;
         using (NewDisposeScope())
             foreach (var p in _params) sq += p.Grad.square().sum().item<float>();
         return (lossSum, Math.Sqrt(sq));
+    }
+
+    /// <summary>The model the forward passes run on (the bf16 copy in bf16 mode), its weights brought up to the master's.</summary>
+    public LlamaForCausalLM SyncedCompute()
+    {
+        using var _ = no_grad();
+        if (!ReferenceEquals(_compute, _master))
+            using (NewDisposeScope())
+                foreach (var p in _params) p.Compute.copy_(p.Master);
+        return _compute!;
     }
 
     public void ClipAndUpdate(double gradNorm, double lr)
@@ -126,15 +122,6 @@ internal sealed class RunState : IDisposable
     {
         using var scope = NewDisposeScope();
         return _params.All(p => p.Master.isfinite().all().item<bool>());
-    }
-
-    public Dictionary<string, ValidationResult> Validate(IReadOnlyList<ValidationSet> sets, int microBatch)
-    {
-        using var _ = no_grad();
-        if (!ReferenceEquals(_compute, _master))
-            using (NewDisposeScope())
-                foreach (var p in _params) p.Compute.copy_(p.Master);
-        return ModelEvaluation.Evaluate(_compute!, sets, microBatch);
     }
 
     public void Dispose()

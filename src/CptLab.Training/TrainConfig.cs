@@ -76,6 +76,9 @@ public sealed record TrainConfig
     public int MaxConsecutiveSkips { get; init; } = 3;
     public double RollbackLrFactor { get; init; } = 0.5;
 
+    /// <summary>Supervised fine-tuning or preference optimisation (`cptlab sft`, `cptlab dpo`): the config's `sft:` or `dpo:` section.</summary>
+    public PostTraining.PostTrainOptions? Post { get; init; }
+
     public long Seed { get; init; }
     /// <summary>Intra-op threads; 0: the cores free when the run starts.</summary>
     public int Threads { get; init; }
@@ -136,8 +139,25 @@ public sealed record TrainConfig
         if (KeepLast <= 0) throw new ConfigException(source, "checkpoint.keep_last", $"{KeepLast} must be positive");
         if (MaxConsecutiveSkips <= 0) throw new ConfigException(source, "guards.max_consecutive_skips", $"{MaxConsecutiveSkips} must be positive");
         if (!(RollbackLrFactor > 0 && RollbackLrFactor <= 1)) throw new ConfigException(source, "guards.rollback_lr_factor", $"{RollbackLrFactor} must be in (0, 1]");
+        if (Post is { } post) ValidatePost(post, source);
         BuildSchedule();
         return this;
+    }
+
+    void ValidatePost(PostTraining.PostTrainOptions p, string source)
+    {
+        var k = p.Section;
+        if (p.Train.Count == 0) throw new ConfigException(source, $"{k}.train", "missing: the training files (JSONL, JSON or Parquet)");
+        if (Data is not null) throw new ConfigException(source, "data.mixture", $"a {k} run reads {k}.train, not a pre-training mixture; remove data.mixture");
+        if (!(p.ValidationFraction is >= 0 and < 1)) throw new ConfigException(source, $"{k}.validation_fraction", $"{p.ValidationFraction} must be in [0, 1)");
+        if (p.CutoffLen < 0 || p.CutoffLen > SeqLen) throw new ConfigException(source, $"{k}.cutoff_len", $"{p.CutoffLen} must be in [1, data.seq_len = {SeqLen}] (0: data.seq_len)");
+        if (!(p.Epochs >= 0)) throw new ConfigException(source, $"{k}.epochs", $"{p.Epochs} must be ≥ 0 (0: train for budget_tokens)");
+        if (p.MaxValidation < 0) throw new ConfigException(source, $"{k}.max_validation", $"{p.MaxValidation} must be ≥ 0");
+        if (p.Stage != PostTraining.PostTrainStage.Dpo) return;
+        if (MicroBatchSize % 2 != 0) throw new ConfigException(source, "batch.micro_batch_size", $"{MicroBatchSize} must be even for DPO: each pair takes two rows (chosen, rejected)");
+        if (!(p.Beta > 0)) throw new ConfigException(source, "dpo.beta", $"{p.Beta} must be positive");
+        if (!(p.LabelSmoothing is >= 0 and < 0.5)) throw new ConfigException(source, "dpo.label_smoothing", $"{p.LabelSmoothing} must be in [0, 0.5)");
+        if (!(p.RpoAlpha >= 0)) throw new ConfigException(source, "dpo.rpo_alpha", $"{p.RpoAlpha} must be ≥ 0");
     }
 
     /// <summary>Reads a YAML or JSON config file; relative paths in it are taken relative to the file.</summary>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CptLab.Core;
 using CptLab.Model.Hardware;
+using CptLab.Training.PostTraining;
 
 namespace CptLab.Training;
 
@@ -62,6 +63,9 @@ internal static class TrainConfigKeys
         Int("guards.max_consecutive_skips", c => c.MaxConsecutiveSkips, (c, v) => c with { MaxConsecutiveSkips = v }),
         Double("guards.rollback_lr_factor", c => c.RollbackLrFactor, (c, v) => c with { RollbackLrFactor = v }),
 
+        .. PostKeys(PostTrainStage.Sft),
+        .. PostKeys(PostTrainStage.Dpo),
+
         Long("seed", c => c.Seed, (c, v) => c with { Seed = v }),
         Int("threads", c => c.Threads, (c, v) => c with { Threads = v }),
         Bool("measure_peak_flops", c => c.MeasurePeakFlops, (c, v) => c with { MeasurePeakFlops = v }),
@@ -71,6 +75,50 @@ internal static class TrainConfigKeys
             ? new JsonObject { ["dtype"] = n.Dtype, ["threads"] = n.Threads, ["dtype_reason"] = n.DtypeReason, ["threads_reason"] = n.ThreadsReason }
             : null),
     ];
+
+    /// <summary>
+    /// The keys of a post-training section (`sft.*` or `dpo.*`): read into <see cref="TrainConfig.Post"/> when the section
+    /// is present (one of the two per config), written only for the config's own stage.
+    /// </summary>
+    static IEnumerable<TrainConfigKey> PostKeys(PostTrainStage stage)
+    {
+        var section = stage == PostTrainStage.Sft ? "sft" : "dpo";
+        TrainConfigKey Key(string key, Func<ConfigReader, string, string, PostTrainOptions, PostTrainOptions> read, Func<PostTrainOptions, JsonNode?> write) =>
+            new($"{section}.{key}", (r, k, baseDir, c) =>
+            {
+                if (!r.Has(k)) return c;
+                var o = c.Post ?? new PostTrainOptions { Stage = stage };
+                if (o.Stage != stage) throw r.Error(k, "a config has one post-training section, sft or dpo, not both");
+                return c with { Post = read(r, k, baseDir, o) };
+            }, c => c.Post is { } o && o.Stage == stage ? write(o) : null);
+        JsonNode Paths(IReadOnlyList<string> files) => new JsonArray([.. files.Select(f => (JsonNode)JsonValue.Create(f))]);
+        IReadOnlyList<string> ReadPaths(ConfigReader r, string k, string baseDir) => [.. r.Strings(k)!.Select(f => System.IO.Path.GetFullPath(f, baseDir))];
+
+        yield return Key("train", (r, k, b, o) => o with { Train = ReadPaths(r, k, b) }, o => Paths(o.Train));
+        yield return Key("validation", (r, k, b, o) => o with { Validation = ReadPaths(r, k, b) }, o => Paths(o.Validation));
+        yield return Key("format", (r, k, _, o) => o with { Format = r.String(k)! }, o => o.Format);
+        yield return Key("validation_fraction", (r, k, _, o) => o with { ValidationFraction = r.Double(k)!.Value }, o => o.ValidationFraction);
+        yield return Key("max_validation", (r, k, _, o) => o with { MaxValidation = r.Int(k)!.Value }, o => o.MaxValidation);
+        yield return Key("cutoff_len", (r, k, _, o) => o with { CutoffLen = r.Int(k)!.Value }, o => o.CutoffLen);
+        yield return Key("truncation", (r, k, _, o) => o with { Truncation = r.Enum<TruncationMode>(k)!.Value }, o => SnakeCase(o.Truncation));
+        yield return Key("epochs", (r, k, _, o) => o with { Epochs = r.Double(k)!.Value }, o => o.Epochs);
+        if (stage == PostTrainStage.Sft)
+        {
+            yield return Key("packing", (r, k, _, o) => o with { Packing = r.Bool(k)!.Value }, o => o.Packing);
+            yield return Key("train_on_prompt", (r, k, _, o) => o with { TrainOnPrompt = r.Bool(k)!.Value }, o => o.TrainOnPrompt);
+            yield return Key("mask_history", (r, k, _, o) => o with { MaskHistory = r.Bool(k)!.Value }, o => o.MaskHistory);
+        }
+        else
+        {
+            yield return Key("loss", (r, k, _, o) => o with { Loss = r.Enum<DpoLossType>(k)!.Value }, o => SnakeCase(o.Loss));
+            yield return Key("beta", (r, k, _, o) => o with { Beta = r.Double(k)!.Value }, o => o.Beta);
+            yield return Key("label_smoothing", (r, k, _, o) => o with { LabelSmoothing = r.Double(k)!.Value }, o => o.LabelSmoothing);
+            yield return Key("simpo_gamma", (r, k, _, o) => o with { SimpoGamma = r.Double(k)!.Value }, o => o.SimpoGamma);
+            yield return Key("rpo_alpha", (r, k, _, o) => o with { RpoAlpha = r.Double(k)!.Value }, o => o.RpoAlpha);
+        }
+    }
+
+    static JsonNode SnakeCase<T>(T value) where T : struct, System.Enum => JsonValue.Create(JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString()))!;
 
     static TrainConfig ReadResolved(ConfigReader r, string key, string baseDir, TrainConfig c)
     {

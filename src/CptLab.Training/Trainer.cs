@@ -23,10 +23,17 @@ public static class Trainer
 
     public static TrainResult Run(TrainConfig config, ITrainingData data, string runDir, bool resume, TrainerHooks? hooks = null, CancellationToken cancellation = default)
     {
-        hooks ??= new TrainerHooks();
         config.Validate();
         if (data.SequenceLength != config.SeqLen)
             throw new CptLabException($"the data yields sequences of {data.SequenceLength} tokens but the config says data.seq_len = {config.SeqLen}");
+        return Run(config, new NextTokenObjective(data, config), runDir, resume, hooks, cancellation);
+    }
+
+    /// <summary>The training loop for any objective (pre-training, SFT, DPO): the same optimizer, precision, checkpoints, resume and guards.</summary>
+    internal static TrainResult Run(TrainConfig config, IStepObjective data, string runDir, bool resume, TrainerHooks? hooks, CancellationToken cancellation)
+    {
+        hooks ??= new TrainerHooks();
+        config.Validate();
         Directory.CreateDirectory(runDir);
         var checkpointsDir = Path.Combine(runDir, CheckpointsDir);
         TrainingCheckpoint.RemoveIncomplete(checkpointsDir);
@@ -58,6 +65,7 @@ public static class Trainer
             run.InitialiseWeights(config);
             AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFileName), configJson.ToJsonString(Json.Indented) + "\n");
         }
+        data.Prepare(run.SyncedCompute(), resumed: state.Step > 0);
         // Every model folder the run writes (checkpoints, final) carries the tokenizer and generation config: gathered once.
         var contents = ModelFolderContents.For(config.Tokenizer, config.InitFrom, run.Master.Config.MaxPositionEmbeddings, data.TokenizerPath);
         hooks.Log?.Invoke(contents.Tokenizer is { } tf
@@ -91,6 +99,7 @@ public static class Trainer
             double lr = schedule.At(step) * state.LrScale;
             var sw = Stopwatch.StartNew();
             var (loss, gradNorm) = run.ForwardBackward(data, hooks.PoisonLoss?.Invoke(step) == true);
+            var stats = data.EndStep();
             bool finite = double.IsFinite(loss) && double.IsFinite(gradNorm);
             if (finite)
             {
@@ -99,12 +108,12 @@ public static class Trainer
                 consecutiveSkips = 0;
             }
             double seconds = sw.Elapsed.TotalSeconds;
-            state = state with { Step = step + 1, Tokens = state.Tokens + config.GlobalBatchTokens, DataState = data.SaveState() };
-            double tps = config.GlobalBatchTokens / seconds;
+            state = state with { Step = step + 1, Tokens = state.Tokens + stats.Tokens, DataState = data.SaveState() };
+            double tps = stats.Tokens / seconds;
             if (peak is not null) peak = MatmulRate.Observe(peak, tps * flopsPerToken);
             double mfu = peak is null ? double.NaN : tps * flopsPerToken / peak.Flops;
-            metrics.Step(state.Step, state.Tokens, lr, loss, gradNorm, tps, double.IsFinite(mfu) ? mfu : null, skipped: !finite);
-            hooks.Progress?.Report(new TrainProgress(state.Step, config.TotalSteps, state.Tokens, lr, loss, gradNorm, tps, mfu));
+            metrics.Step(state.Step, state.Tokens, lr, loss, gradNorm, tps, double.IsFinite(mfu) ? mfu : null, skipped: !finite, stats.Metrics);
+            hooks.Progress?.Report(new TrainProgress(state.Step, config.TotalSteps, state.Tokens, lr, loss, gradNorm, tps, mfu) { Metrics = stats.Metrics });
 
             if (!finite)
             {
@@ -132,7 +141,7 @@ public static class Trainer
             bool last = state.Step == config.TotalSteps;
             if (last || state.Step % config.EvalEverySteps == 0)
             {
-                lastValidation = run.Validate(data.Validation, config.MicroBatchSize);
+                lastValidation = data.Validate(run.SyncedCompute());
                 metrics.Validation(state.Step, state.Tokens, lastValidation);
                 if (lastValidation.Count > 0)
                 {
@@ -155,7 +164,7 @@ public static class Trainer
         var finalDtype = config.FinalDtype();
         ModelFolder.Save(run.Master, finalDir, contents, finalDtype);
         hooks.Log?.Invoke($"final model written to {finalDir} ({DtypeNames.HfName(finalDtype)})");
-        if (lastValidation.Count == 0) lastValidation = run.Validate(data.Validation, config.MicroBatchSize);
+        if (lastValidation.Count == 0) lastValidation = data.Validate(run.SyncedCompute());
         return new TrainResult(state.Step, state.Tokens, finalDir, lastValidation, Interrupted: false);
     }
 

@@ -3,7 +3,11 @@ using CptLab.Model;
 namespace CptLab.Training;
 
 /// <summary>One line of progress, reported after every optimizer step (and for events).</summary>
-public sealed record TrainProgress(long Step, long TotalSteps, long Tokens, double Lr, double Loss, double GradNorm, double TokensPerSecond, double Mfu);
+public sealed record TrainProgress(long Step, long TotalSteps, long Tokens, double Lr, double Loss, double GradNorm, double TokensPerSecond, double Mfu)
+{
+    /// <summary>What the objective logs besides the loss (DPO: rewards/accuracies, rewards/margins, …), by TRL's names.</summary>
+    public IReadOnlyDictionary<string, double>? Metrics { get; init; }
+}
 
 /// <summary>Optional observers and test hooks of a run.</summary>
 public sealed class TrainerHooks

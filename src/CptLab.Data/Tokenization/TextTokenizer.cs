@@ -359,6 +359,21 @@ public sealed class TextTokenizer : ITextTokenizer
         return bytes;
     }
 
+    /// <summary>
+    /// The UTF-8 length of what token <paramref name="id"/> stands for in rendered text (a chat template's output): its
+    /// bytes, or for a special token the bytes of its string. Summed over the ids of a rendering, the byte offset of each
+    /// token in it — how the post-training labels find which tokens an assistant message's text became.
+    /// </summary>
+    public int RenderedByteLength(int id)
+    {
+        var n = (uint)id < (uint)_tokenBytes.Length ? _tokenBytes[id] : -1;
+        if (n > 0) return n;
+        foreach (var (text, special) in _specials)
+            if (special == id) return System.Text.Encoding.UTF8.GetByteCount(text);
+        if (n == 0) return 0;
+        throw new CptLabException($"{SourcePath}: token id {id} is outside this tokenizer's vocabulary of {VocabSize}");
+    }
+
     public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
     {
         if (!_specials.ContainsKey(Llama3Format.StartHeader) || !_specials.ContainsKey(Llama3Format.EotId) || BosId is null)

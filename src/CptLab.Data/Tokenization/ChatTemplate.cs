@@ -1,10 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
 using CptLab.Core;
-using CptLab.Data.Tokenization;
 using CptLab.Templates;
 
-namespace CptLab.Serving;
+namespace CptLab.Data.Tokenization;
 
 /// <summary>
 /// How a conversation becomes a prompt: the model's own Jinja chat template, as Hugging Face keeps it
