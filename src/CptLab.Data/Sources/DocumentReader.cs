@@ -40,7 +40,7 @@ public static class DocumentReader
         return (ext is ".jsonl" or ".json" or ".parquet" ? ext : ".txt", compression);
     }
 
-    static Stream Open(string file, string? compression)
+    internal static Stream Open(string file, string? compression)
     {
         Stream s = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         return compression switch
@@ -51,13 +51,13 @@ public static class DocumentReader
         };
     }
 
-    static bool IsStreamFailure(Exception e) =>
+    internal static bool IsStreamFailure(Exception e) =>
         e is InvalidDataException or EndOfStreamException or ZstdSharp.ZstdException or IOException;
 
     // ---- line-oriented formats ----------------------------------------------------------------------
 
     /// <summary>Lines as bytes with their 1-based numbers; a broken stream ends with one TruncatedStream record.</summary>
-    static IEnumerable<(long Line, byte[]? Bytes, RawDocument? Failure)> Lines(string file, string? compression)
+    internal static IEnumerable<(long Line, byte[]? Bytes, RawDocument? Failure)> Lines(string file, string? compression)
     {
         Stream? stream = null;
         string? openError = null;
@@ -109,29 +109,12 @@ public static class DocumentReader
         return start == 0 && len == bytes.Length ? bytes : bytes[start..len];
     }
 
-    static IEnumerable<RawDocument> ReadJsonl(string file, string? compression, string field)
-    {
-        foreach (var (lineNo, bytes, failure) in Lines(file, compression))
-        {
-            if (failure is { } f) { yield return f; continue; }
-            if (bytes!.AsSpan().Trim(" \t"u8).Length == 0) continue; // blank line: no record
-            if (!System.Text.Unicode.Utf8.IsValid(bytes)) { yield return RawDocument.Bad(file, lineNo, DropReason.InvalidUtf8, "invalid UTF-8 bytes"); continue; }
-            yield return ParseRecord(file, lineNo, bytes!, field);
-        }
-    }
+    // JSON records come from RecordReader, which shares this file's line splitting and decompression.
+    static IEnumerable<RawDocument> ReadJsonl(string file, string? compression, string field) =>
+        RecordReader.Jsonl(file, compression).Select(r => FromRecord(r, field));
 
-    static RawDocument ParseRecord(string file, long line, byte[] bytes, string field)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(bytes);
-            return FromRecord(file, line, doc.RootElement, field);
-        }
-        catch (JsonException e)
-        {
-            return RawDocument.Bad(file, line, DropReason.MalformedJson, e.Message.Split(" LineNumber")[0]);
-        }
-    }
+    static RawDocument FromRecord(JsonRecord r, string field) =>
+        r.Error is { } e ? RawDocument.Bad(r.File, r.Line, e, r.Detail ?? "") : FromRecord(r.File, r.Line, r.Value, field);
 
     static RawDocument FromRecord(string file, long line, JsonElement record, string field)
     {
@@ -205,37 +188,15 @@ public static class DocumentReader
 
     // ---- JSON arrays and Parquet ------------------------------------------------------------------------
 
-    static IEnumerable<RawDocument> ReadJsonArray(string file, string? compression, string field)
-    {
-        using var stream = Open(file, compression);
-        using var e = JsonSerializer.DeserializeAsyncEnumerable<JsonElement>(stream).ToBlockingEnumerable().GetEnumerator();
-        for (long record = 1; ; record++)
-        {
-            RawDocument? failure = null;
-            bool more;
-            try { more = e.MoveNext(); }
-            catch (JsonException ex)
-            {
-                more = false;
-                failure = RawDocument.Bad(file, record, DropReason.MalformedJson, $"record {record}: {ex.Message.Split(" LineNumber")[0]}; the records before it were read");
-            }
-            catch (Exception ex) when (IsStreamFailure(ex))
-            {
-                more = false;
-                failure = RawDocument.Bad(file, record, DropReason.TruncatedStream, $"stream broke off at record {record}: {ex.Message}");
-            }
-            if (failure is { } f) { yield return f; yield break; }
-            if (!more) yield break;
-            yield return FromRecord(file, record, e.Current, field);
-        }
-    }
+    static IEnumerable<RawDocument> ReadJsonArray(string file, string? compression, string field) =>
+        RecordReader.JsonArray(file, compression).Select(r => FromRecord(r, field));
 
     /// <summary>
     /// What Parquet.Net throws for a damaged or foreign file (measured in ParquetReadTests: "not a parquet file"
     /// IOExceptions for a text file and for one cut in half, a ThriftProtocolException for overwritten data pages).
     /// Anything else is a bug and is not turned into a dropped file.
     /// </summary>
-    static bool IsParquetFailure(Exception e) =>
+    internal static bool IsParquetFailure(Exception e) =>
         e is IOException or InvalidDataException or NotSupportedException or Parquet.ParquetException or Parquet.Meta.Proto.ThriftProtocolException;
 
     static IEnumerable<RawDocument> ReadParquet(string file, string field)
