@@ -35,7 +35,7 @@ public class TrainerTests
             var config = Fixtures.Config(micro: micro, globalTokens: 64) with { ModelConfigPath = Fixtures.ModelConfig() };
             using var run = new RunState(config, ScalarType.Float32);
             run.InitialiseWeights(config);
-            run.ForwardBackward(new ArrayData(16, 64), poison: false);
+            run.ForwardBackward(new NextTokenObjective(new ArrayData(16, 64), config), poison: false);
             return run.Gradients.ToDictionary(g => g.Name, g => g.Grad.clone().DetachFromDisposeScope());
         }
         var accumulated = Gradients(1);

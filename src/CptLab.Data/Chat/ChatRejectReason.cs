@@ -20,8 +20,11 @@ public enum ChatRejectReason
     NoFinalAssistant,
     NotOneReply,
     ChosenEqualsRejected,
-    // Decided by the trainer, which has the tokenizer: longer than the cut-off.
+    // Decided by the trainer, which has the tokenizer and the chat template.
+    /// <summary>Longer than the cut-off (dropped, or nothing trained left after truncation).</summary>
     TooLong,
+    /// <summary>The model's chat template does not render a message's text where it can be found (its turns cannot be labelled).</summary>
+    Unrenderable,
 }
 
 public static class ChatRejectReasons

@@ -21,13 +21,20 @@ public sealed record RenderedConversation(string Text, int[] Ids, IReadOnlyList<
 /// </summary>
 public sealed class ChatRenderer(TextTokenizer tokenizer, ChatTemplate template)
 {
+    /// <summary>
+    /// The date_string a template that prints today's date (Llama-3.1's "Today Date:") is given: fixed, so the same data
+    /// renders to the same ids on any day (a resumed run, DPO's stored reference); 26 Jul 2024 is the date those
+    /// templates fall back to when none is passed.
+    /// </summary>
+    public static readonly DateTime TrainingDate = new(2024, 7, 26);
+
     public TextTokenizer Tokenizer => tokenizer;
     public ChatTemplate Template => template;
 
     /// <exception cref="RenderException">a message's text is not in the rendering.</exception>
     public RenderedConversation Render(IReadOnlyList<ChatMessage> messages)
     {
-        var text = template.Render(tokenizer, messages, addGenerationPrompt: false);
+        var text = template.Render(tokenizer, messages, addGenerationPrompt: false, today: TrainingDate);
         var ids = new List<int>();
         tokenizer.EncodeWithSpecials(text, ids);
         // Byte offset of each token in the rendering; byte-level BPE is lossless, so they must add up to the text.

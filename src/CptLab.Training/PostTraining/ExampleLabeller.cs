@@ -83,3 +83,39 @@ public static class ExampleLabeller
         return ([.. outIds], [.. outTrain]);
     }
 }
+
+/// <summary>
+/// A preference pair's two renderings (prompt + chosen, prompt + rejected) labelled on their completion only — the last
+/// assistant message and its end-of-turn token — and truncated together as LLaMA-Factory's pairwise processor does:
+/// infer_seqlen over the prompt and the longer completion, so both keep the same prompt.
+/// </summary>
+public static class PairLabeller
+{
+    public static PreferencePair? Label(RenderedConversation chosen, RenderedConversation rejected, int cutoffLen, TruncationMode truncation, out string? reason, out bool truncated)
+    {
+        reason = null;
+        truncated = false;
+        var (cs, ce) = chosen.AssistantSpans[^1];
+        var (rs, re) = rejected.AssistantSpans[^1];
+        int longest = Math.Max(chosen.Ids.Length, rejected.Ids.Length);
+        int promptC = cs, promptR = rs, targetC = ce - cs, targetR = re - rs;
+        if (longest > cutoffLen)
+        {
+            if (truncation == TruncationMode.Drop) { reason = $"longer than the cut-off ({longest} > {cutoffLen} tokens)"; return null; }
+            var (source, target) = ExampleLabeller.InferSeqlen(Math.Max(cs, rs), Math.Max(targetC, targetR), cutoffLen);
+            (promptC, promptR, targetC, targetR) = (Math.Min(cs, source), Math.Min(rs, source), Math.Min(targetC, target), Math.Min(targetR, target));
+            truncated = true;
+            if (targetC == 0 || targetR == 0) { reason = $"no completion token left within the cut-off of {cutoffLen} tokens"; return null; }
+        }
+        return new PreferencePair(Completion(chosen.Ids, promptC, cs, targetC), Completion(rejected.Ids, promptR, rs, targetR));
+    }
+
+    /// <summary>The first <paramref name="prompt"/> tokens, then <paramref name="target"/> completion tokens from <paramref name="start"/>, only those trained; nothing after the completion.</summary>
+    static TokenizedExample Completion(int[] ids, int prompt, int start, int target)
+    {
+        var outIds = ids.Take(prompt).Concat(ids.Skip(start).Take(target)).ToArray();
+        var train = new bool[outIds.Length];
+        for (int i = Math.Max(prompt, 1); i < outIds.Length; i++) train[i] = true;
+        return new TokenizedExample(outIds, train);
+    }
+}

@@ -17,6 +17,7 @@ internal sealed class SftObjective : IStepObjective
     readonly TrainConfig _config;
     readonly int _rowsPerStep;
     readonly List<PackedBatch> _step = [];
+    readonly List<int[]> _stepRows = [];
     long _stepTrained;
 
     public SftObjective(IReadOnlyList<TokenizedExample> train, IReadOnlyList<TokenizedExample> validation, IReadOnlyList<int[]> rows,
@@ -29,13 +30,18 @@ internal sealed class SftObjective : IStepObjective
 
     public string? TokenizerPath { get; }
 
+    /// <summary>The rows of the current step, in order (for tests and diagnostics).</summary>
+    internal IReadOnlyList<int[]> StepRows => _stepRows;
+
     public int BeginStep()
     {
         _step.Clear();
+        _stepRows.Clear();
         for (int m = 0; m < _config.AccumulationSteps; m++)
         {
             var rows = new List<int[]>(_config.MicroBatchSize);
             for (int i = 0; i < _config.MicroBatchSize; i++) rows.Add(_rows.Next());
+            _stepRows.AddRange(rows);
             _step.Add(PackedBatch.Build(_train, rows));
         }
         _stepTrained = _step.Sum(b => b.TrainedTokens);
