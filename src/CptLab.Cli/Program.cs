@@ -26,6 +26,8 @@ public static class Program
         root.Subcommands.Add(ModelCommands.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(TrainCommand.CreateSft());
+        root.Subcommands.Add(TrainCommand.CreateDpo());
         root.Subcommands.Add(SweepCommands.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(DataCommands.Create());
