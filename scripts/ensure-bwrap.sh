@@ -17,9 +17,11 @@ if [[ ! -x /usr/bin/bwrap ]]; then
   [[ -x /usr/bin/bwrap ]] || { echo "ensure-bwrap: apt-get installed bubblewrap but /usr/bin/bwrap is still missing" >&2; exit 1; }
 fi
 # A kernel or container that forbids user namespaces makes every sandboxed run fail; say so here, with the fix.
+err=$(mktemp)
+trap 'rm -f "$err"' EXIT
 if ! /usr/bin/bwrap --unshare-all --unshare-user --uid 65534 --gid 65534 --ro-bind /usr /usr --symlink usr/bin /bin \
-     --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev /usr/bin/true 2>/tmp/ensure-bwrap.err; then
-  echo "ensure-bwrap: bwrap cannot create namespaces here: $(cat /tmp/ensure-bwrap.err)" >&2
+     --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev /usr/bin/true 2>"$err"; then
+  echo "ensure-bwrap: bwrap cannot create namespaces here: $(cat "$err")" >&2
   echo "ensure-bwrap: enable user namespaces (sysctl user.max_user_namespaces=15000; on older kernels kernel.unprivileged_userns_clone=1)," >&2
   echo "ensure-bwrap: or run in a container started with --security-opt seccomp=unconfined / --privileged" >&2
   exit 1
