@@ -1,5 +1,6 @@
 using System.CommandLine;
 using CptLab.Core;
+using CptLab.Data.Chat;
 using CptLab.Data.Cleaning;
 using CptLab.Data.Mixing;
 using CptLab.Data.Prepare;
@@ -9,7 +10,7 @@ using Spectre.Console;
 
 namespace CptLab.Cli;
 
-/// <summary>`cptlab data prepare|mix|stats|inspect|train-tokenizer`: thin verbs over CptLab.Data.</summary>
+/// <summary>`cptlab data prepare|mix|stats|inspect|train-tokenizer|post-train-sets`: thin verbs over CptLab.Data.</summary>
 public static class DataCommands
 {
     const string TokenizerAdvice = "point --tokenizer at a tokenizer.json, a tokenizer.model or a folder holding one";
@@ -22,6 +23,7 @@ public static class DataCommands
         data.Subcommands.Add(Stats());
         data.Subcommands.Add(Inspect());
         data.Subcommands.Add(TrainTokenizer());
+        data.Subcommands.Add(PostTrainSets());
         return data;
     }
 
@@ -201,6 +203,51 @@ public static class DataCommands
             var path = r.GetValue(outFile)!.FullName;
             bpe!.Save(path);
             Console.WriteLine($"wrote {path}: {bpe.VocabSize:N0} tokens ({bpe.Merges.Count:N0} merges; BOS {bpe.FirstSpecialId}, EOS {bpe.FirstSpecialId + 1})");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    const string DefaultLocaleDir = "/usr/share/locale/zh_CN/LC_MESSAGES";
+
+    static Command PostTrainSets()
+    {
+        var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder for the *_sft/*_dpo JSONL sets, their .val.jsonl splits and manifest.json.", Required = true };
+        var gsm8k = new Option<FileInfo?>("--gsm8k") { Description = "GSM8K's train.jsonl ({question, answer}), for gsm8k_sft and gsm8k_dpo." };
+        var localeDir = new Option<DirectoryInfo?>("--locale-dir") { Description = $"Folder of zh_CN gettext .mo catalogs, for translation_sft and translation_dpo (default: {DefaultLocaleDir} when it exists)." };
+        var noTranslation = new Option<bool>("--no-translation") { Description = "Leave the translation sets out." };
+        var seed = new Option<int>("--seed") { Description = "Seed of the wrong answers, translation directions, phrasings and rejected translations.", DefaultValueFactory = _ => 1234 };
+        var valFraction = new Option<double>("--validation-fraction") { Description = "Share of items held out (*.val.jsonl), chosen by content hash.", DefaultValueFactory = _ => 0.02 };
+        var keepCalc = new Option<bool>("--keep-calculator-annotations") { Description = "Keep GSM8K's <<48/2=24>> calculator annotations in the solutions (default: strip them)." };
+        var maxChars = new Option<int>("--max-translation-chars") { Description = "Drop catalog strings longer than this (characters).", DefaultValueFactory = _ => 400 };
+        var cmd = new Command("post-train-sets", "Build SFT and DPO sets (JSONL) from GSM8K and gettext catalogs: conversations, preference pairs, held-out splits and a manifest of counts and drops.")
+            { outDir, gsm8k, localeDir, noTranslation, seed, valFraction, keepCalc, maxChars };
+        cmd.SetAction(r => CliAction.Run(() =>
+        {
+            var locale = r.GetValue(noTranslation) ? null : r.GetValue(localeDir)?.FullName ?? (Directory.Exists(DefaultLocaleDir) ? DefaultLocaleDir : null);
+            var options = new PostTrainSetOptions
+            {
+                OutputDir = r.GetValue(outDir)!.FullName, Gsm8kFile = r.GetValue(gsm8k)?.FullName, LocaleDir = locale, Seed = r.GetValue(seed),
+                ValidationFraction = r.GetValue(valFraction), KeepCalculatorAnnotations = r.GetValue(keepCalc), MaxTranslationChars = r.GetValue(maxChars),
+            };
+            PostTrainManifest? manifest = null;
+            AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(ctx =>
+                {
+                    var tasks = new Dictionary<string, ProgressTask>();
+                    manifest = CptLab.Data.Chat.PostTrainSets.Build(options, new SyncProgress<PostTrainProgress>(p =>
+                    {
+                        if (!tasks.TryGetValue(p.Stage, out var t)) tasks[p.Stage] = t = ctx.AddTask(Markup.Escape(p.Stage));
+                        t.MaxValue = p.Total;
+                        t.Value = p.Done;
+                        t.Description = Markup.Escape(p.Stage == "translation" ? $"translation: {p.Done}/{p.Total} catalogs" : p.Stage);
+                    }));
+                });
+            foreach (var (name, set) in manifest!.Sets)
+                Console.WriteLine($"{name,-18} {set.Train,8:N0} train {set.Validation,6:N0} validation   {set.File}");
+            foreach (var source in manifest.Sources)
+                Console.WriteLine($"{source.Name}: {source.Records:N0} read, {source.Used:N0} used; dropped: {(source.Dropped.Count == 0 ? "none" : string.Join(", ", source.Dropped.Select(d => $"{d.Key} {d.Value:N0}")))}");
+            Console.WriteLine($"wrote {options.OutputDir} ({CptLab.Data.Chat.PostTrainSets.ManifestFile})");
             return 0;
         }));
         return cmd;
