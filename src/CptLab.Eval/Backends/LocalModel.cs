@@ -55,6 +55,8 @@ public sealed class LocalModel : IEvalModel
     public ScalarType Dtype => _model.Dtype;
     /// <summary>Share one forward row between requests with the same input (on by default; tests turn it off to compare).</summary>
     public bool ShareRows { get; init; } = true;
+    /// <summary>Forward rows run so far (a shared row counts once): what the one-pass A/B/C/D path saves.</summary>
+    public int RowsForwarded { get; private set; }
     int MaxLength => _model.Config.MaxPositionEmbeddings;
 
     /// <summary>The token ids of a text with BOS first, as the model's Hugging Face tokenizer encodes by default.</summary>
@@ -117,6 +119,7 @@ public sealed class LocalModel : IEvalModel
             cancellation.ThrowIfCancellationRequested();
             var batch = order[start..Math.Min(order.Length, start + BatchSize)];
             ScoreBatch(batch, rows, byRow, requests, results);
+            RowsForwarded += batch.Length;
             done += batch.Sum(b => byRow[b].Length);
             progress?.Report(new EvalProgress("loglikelihood", done, requests.Count));
         }
