@@ -42,7 +42,7 @@ public static class DocReader
                 default: skipped.Add(new SkippedDoc(file, 0, $"unknown format '{kind}': give csv, jsonl, json or parquet (optionally .gz)")); break;
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or JsonException or Parquet.ParquetException or NotSupportedException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or DecoderFallbackException or JsonException or Parquet.ParquetException or NotSupportedException)
         {
             docs.Clear();
             skipped.Add(new SkippedDoc(file, 0, $"unreadable file: {e.Message}"));
