@@ -34,6 +34,7 @@ public static class Program
         root.Subcommands.Add(ServeCommands.Serve());
         root.Subcommands.Add(ServeCommands.Chat());
         root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 }

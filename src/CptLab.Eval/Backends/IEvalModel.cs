@@ -1,0 +1,28 @@
+namespace CptLab.Eval.Backends;
+
+/// <summary>lm-eval's loglikelihood request: the log-probability of <see cref="Continuation"/> after <see cref="Context"/>.</summary>
+public sealed record LoglikelihoodRequest(string Context, string Continuation);
+
+/// <summary>The summed log-probability of the continuation's tokens, whether each was the greedy choice, and their count.</summary>
+public sealed record LoglikelihoodResult(double LogLikelihood, bool IsGreedy, int Tokens);
+
+/// <summary>lm-eval's generate_until request: greedy text after <see cref="Context"/>, cut before the first stop string.</summary>
+public sealed record GenerateUntilRequest(string Context, IReadOnlyList<string> Until, int MaxGenToks);
+
+/// <summary>How far a backend has got with a list of requests.</summary>
+public sealed record EvalProgress(string Stage, int Done, int Total);
+
+/// <summary>
+/// What the evaluator needs of a model, as lm-eval's LM class: log-likelihoods of continuations and greedy generation
+/// until a stop string. Implemented in-process (<see cref="LocalModel"/>); an OpenAI-API backend (/v1/completions
+/// with echo + logprobs) implements the same contract. Results come back in request order.
+/// </summary>
+public interface IEvalModel : IDisposable
+{
+    /// <summary>What results.json records as the model (a folder, or a URL and model name).</summary>
+    string Name { get; }
+
+    IReadOnlyList<LoglikelihoodResult> Loglikelihood(IReadOnlyList<LoglikelihoodRequest> requests, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default);
+
+    IReadOnlyList<string> GenerateUntil(IReadOnlyList<GenerateUntilRequest> requests, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default);
+}

@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Security.Cryptography;
+using CptLab.Core;
+using CptLab.Eval.Backends;
+using CptLab.Eval.Scoring;
+using CptLab.Eval.Tasks;
+
+namespace CptLab.Eval;
+
+public sealed record EvalOptions
+{
+    /// <summary>The folder holding each task's dataset_path (the real files, as downloaded).</summary>
+    public required string DataDir { get; init; }
+    /// <summary>Only the first N documents of each task or subject (lm-eval's --limit).</summary>
+    public int? Limit { get; init; }
+    /// <summary>Overrides every task's num_fewshot.</summary>
+    public int? NumFewshot { get; init; }
+    /// <summary>The few-shot sampler's seed (lm-eval's fewshot_random_seed, 1234 by default).</summary>
+    public long Seed { get; init; } = 1234;
+}
+
+/// <summary>A metric's value over a task or subject: mean, lm-eval's stderr, and the number of documents.</summary>
+public sealed record MetricValue(string Metric, double Value, double Stderr, int N);
+
+/// <summary>A task or subject scored: its metrics, and what was skipped.</summary>
+public sealed record UnitResult(string Name, int N, IReadOnlyList<MetricValue> Metrics, IReadOnlyList<SkippedDoc> Skipped, IReadOnlyList<string> Files);
+
+/// <summary>A task file's results: its subjects (or itself as the one unit) and, for a group, the size-weighted aggregate.</summary>
+public sealed record TaskResult(string Task, string File, string FileHash, string? Version, int NumFewshot, IReadOnlyList<UnitResult> Units, IReadOnlyList<MetricValue> Aggregate)
+{
+    public int Skipped => Units.Sum(u => u.Skipped.Count);
+}
+
+/// <summary>One scored document, for samples.jsonl.</summary>
+public sealed record SampleRecord(string Task, int Doc, string File, long Line, string Prompt, string Target,
+    IReadOnlyList<string>? Choices, IReadOnlyList<double>? LogLikelihoods, int? Gold, string? Generation,
+    IReadOnlyDictionary<string, string>? Filtered, IReadOnlyDictionary<string, double> Scores);
+
+/// <summary>A whole evaluation: what was run, on what, and every sample.</summary>
+public sealed record EvalRun(string Model, string? ModelConfigHash, string CptLabVersion, long Seed, int? Limit, double WallSeconds,
+    IReadOnlyList<TaskResult> Tasks, IReadOnlyList<SampleRecord> Samples)
+{
+    public string? Dtype { get; init; }
+}
+
+/// <summary>
+/// Runs tasks against a model as lm-evaluation-harness does: builds the requests of every document, sends them to
+/// the backend in one list per task (so it can batch across documents), scores each document by the task's metrics
+/// or its named result processor, and aggregates: mean and its stderr per task or subject, the size-weighted mean
+/// and pooled stderr per group.
+/// </summary>
+public static class Evaluator
+{
+    public static EvalRun Run(IEvalModel model, IReadOnlyList<TaskSpec> tasks, EvalOptions options, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default,
+        IReadOnlyDictionary<string, IReadOnlyCollection<string>>? subjects = null)
+    {
+        var clock = Stopwatch.StartNew();
+        var results = new List<TaskResult>();
+        var samples = new List<SampleRecord>();
+        foreach (var spec in tasks)
+        {
+            int shots = options.NumFewshot ?? spec.NumFewshot;
+            var units = TaskData.Load(spec, options.DataDir, shots, options.Limit, options.Seed, subjects?.GetValueOrDefault(spec.Task));
+            var unitResults = spec.OutputType switch
+            {
+                OutputType.MultipleChoice => RunMultipleChoice(model, spec, units, samples, Stage(progress, spec.Task), cancellation),
+                OutputType.GenerateUntil => RunGenerate(model, spec, units, samples, Stage(progress, spec.Task), cancellation),
+                _ => throw new CptLabException($"{spec.File}: output_type loglikelihood_rolling is not implemented yet (multiple_choice and generate_until are)"),
+            };
+            var aggregate = spec.Subjects.Count == 0 ? [] : Aggregate(unitResults, spec.WeightBySize);
+            results.Add(new TaskResult(spec.Task, spec.File, spec.FileHash, spec.Version, shots, unitResults, aggregate));
+        }
+        string? configHash = File.Exists(Path.Combine(model.Name, "config.json"))
+            ? Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(model.Name, "config.json")))) : null;
+        return new EvalRun(model.Name, configHash, Version, options.Seed, options.Limit, clock.Elapsed.TotalSeconds, results, samples)
+        {
+            Dtype = (model as LocalModel)?.Dtype.ToString(),
+        };
+    }
+
+    /// <summary>The CptLab version: the assembly's informational version.</summary>
+    public static string Version =>
+        typeof(Evaluator).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    static IProgress<EvalProgress>? Stage(IProgress<EvalProgress>? p, string task) =>
+        p is null ? null : new SyncProgress<EvalProgress>(e => p.Report(e with { Stage = $"{task} {e.Stage}" }));
+
+    static List<UnitResult> RunMultipleChoice(IEvalModel model, TaskSpec spec, IReadOnlyList<TaskUnit> units, List<SampleRecord> samples, IProgress<EvalProgress>? progress, CancellationToken ct)
+    {
+        var requests = new List<LoglikelihoodRequest>();
+        foreach (var u in units)
+            foreach (var d in u.Docs)
+                foreach (var c in d.Choices) requests.Add(new LoglikelihoodRequest(d.Prompt, spec.TargetDelimiter + c));
+        var lls = model.Loglikelihood(requests, progress, ct);
+        var processor = spec.ProcessResults is { } name ? ResultProcessors.Get(name, spec.File) : null;
+        int next = 0;
+        var output = new List<UnitResult>();
+        foreach (var u in units)
+        {
+            var perMetric = spec.Metrics.ToDictionary(m => m.Metric, _ => new List<double>());
+            foreach (var d in u.Docs)
+            {
+                var ll = lls.Skip(next).Take(d.Choices.Count).Select(r => r.LogLikelihood).ToArray();
+                next += d.Choices.Count;
+                var scores = new Dictionary<string, double>();
+                if (processor is not null) foreach (var (k, v) in processor(new ProcessInput(d, null, ll)).Metrics) scores[k] = v;
+                else
+                {
+                    var (pred, predNorm) = Metrics.MultipleChoice(ll, d.Choices);
+                    scores["acc"] = pred == d.Gold ? 1 : 0;
+                    scores["acc_norm"] = predNorm == d.Gold ? 1 : 0;
+                }
+                foreach (var m in spec.Metrics)
+                    perMetric[m.Metric].Add(scores.TryGetValue(m.Metric, out var s) ? s
+                        : throw new CptLabException($"{spec.File}: metric '{m.Metric}' is not one a multiple_choice task computes (acc, acc_norm) nor one its process_results gives"));
+                samples.Add(new SampleRecord(u.Name, d.Index, d.Doc.File, d.Doc.Line, d.Prompt, d.Choices[d.Gold], d.Choices, ll, d.Gold, null, null,
+                    spec.Metrics.ToDictionary(m => m.Metric, m => scores[m.Metric])));
+            }
+            output.Add(Unit(u, perMetric.Select(kv => (kv.Key, (IReadOnlyList<double>)kv.Value))));
+        }
+        return output;
+    }
+
+    static List<UnitResult> RunGenerate(IEvalModel model, TaskSpec spec, IReadOnlyList<TaskUnit> units, List<SampleRecord> samples, IProgress<EvalProgress>? progress, CancellationToken ct)
+    {
+        var requests = units.SelectMany(u => u.Docs).Select(d => new GenerateUntilRequest(d.Prompt, spec.Until, spec.MaxGenToks)).ToArray();
+        var generations = model.GenerateUntil(requests, progress, ct);
+        var processor = spec.ProcessResults is { } name ? ResultProcessors.Get(name, spec.File) : null;
+        var pipelines = spec.Filters.Count > 0 ? spec.Filters : [new FilterPipeline("none", [new FilterStep("take_first")])];
+        int next = 0;
+        var output = new List<UnitResult>();
+        foreach (var u in units)
+        {
+            var perMetric = new Dictionary<string, List<double>>();
+            foreach (var d in u.Docs)
+            {
+                var gen = generations[next++];
+                var scores = new Dictionary<string, double>();
+                var filtered = new Dictionary<string, string>();
+                if (processor is not null)
+                {
+                    var r = processor(new ProcessInput(d, gen, null));
+                    foreach (var (k, v) in r.Metrics) scores[k] = v;
+                    if (r.Extracted is not null) filtered["process_results"] = r.Extracted;
+                }
+                else
+                {
+                    foreach (var p in pipelines)
+                    {
+                        var answer = Filters.Apply(p, gen);
+                        filtered[p.Name] = answer;
+                        foreach (var m in spec.Metrics)
+                        {
+                            if (m.Metric != "exact_match") throw new CptLabException($"{spec.File}: metric '{m.Metric}' is not one a generate_until task computes (exact_match) without a process_results");
+                            scores[$"{m.Metric},{p.Name}"] = Metrics.ExactMatch(answer, d.Target, m);
+                        }
+                    }
+                }
+                foreach (var (k, v) in scores) (perMetric.TryGetValue(k, out var l) ? l : perMetric[k] = []).Add(v);
+                samples.Add(new SampleRecord(u.Name, d.Index, d.Doc.File, d.Doc.Line, d.Prompt, d.Target, null, null, null, gen, filtered, scores));
+            }
+            output.Add(Unit(u, perMetric.Select(kv => (kv.Key, (IReadOnlyList<double>)kv.Value))));
+        }
+        return output;
+    }
+
+    static UnitResult Unit(TaskUnit u, IEnumerable<(string Metric, IReadOnlyList<double> Values)> metrics) =>
+        new(u.Name, u.Docs.Count, metrics.Select(m => new MetricValue(m.Metric, Metrics.Mean(m.Values), Metrics.MeanStderr(m.Values), m.Values.Count)).ToArray(), u.Skipped, u.Files);
+
+    /// <summary>lm-eval's group aggregation: size-weighted mean of the subjects and the pooled stderr.</summary>
+    public static IReadOnlyList<MetricValue> Aggregate(IReadOnlyList<UnitResult> units, bool weightBySize)
+    {
+        var names = units.SelectMany(u => u.Metrics.Select(m => m.Metric)).Distinct().ToArray();
+        var output = new List<MetricValue>();
+        foreach (var name in names)
+        {
+            var ms = units.Select(u => u.Metrics.FirstOrDefault(m => m.Metric == name)).Where(m => m is not null && m.N > 0).ToArray();
+            if (ms.Length == 0) continue;
+            var sizes = ms.Select(m => m!.N).ToArray();
+            double value = Metrics.Aggregate(ms.Select(m => m!.Value).ToArray(), sizes, weightBySize);
+            double stderr = ms.Any(m => double.IsNaN(m!.Stderr)) ? double.NaN : Metrics.PooledStderr(ms.Select(m => m!.Stderr).ToArray(), sizes);
+            output.Add(new MetricValue(name, value, stderr, sizes.Sum()));
+        }
+        return output;
+    }
+}
