@@ -107,7 +107,7 @@ public static class Evaluator
                 if (processor is not null) foreach (var (k, v) in processor(new ProcessInput(d, null, ll)).Metrics) scores[k] = v;
                 else
                 {
-                    var (pred, predNorm) = Metrics.MultipleChoice(ll, d.Choices);
+                    var (pred, predNorm) = TaskMetrics.MultipleChoice(ll, d.Choices);
                     scores["acc"] = pred == d.Gold ? 1 : 0;
                     scores["acc_norm"] = predNorm == d.Gold ? 1 : 0;
                 }
@@ -153,7 +153,7 @@ public static class Evaluator
                         foreach (var m in spec.Metrics)
                         {
                             if (m.Metric != "exact_match") throw new CptLabException($"{spec.File}: metric '{m.Metric}' is not one a generate_until task computes (exact_match) without a process_results");
-                            scores[$"{m.Metric},{p.Name}"] = Metrics.ExactMatch(answer, d.Target, m);
+                            scores[$"{m.Metric},{p.Name}"] = TaskMetrics.ExactMatch(answer, d.Target, m);
                         }
                     }
                 }
@@ -166,7 +166,7 @@ public static class Evaluator
     }
 
     static UnitResult Unit(TaskUnit u, IEnumerable<(string Metric, IReadOnlyList<double> Values)> metrics) =>
-        new(u.Name, u.Docs.Count, metrics.Select(m => new MetricValue(m.Metric, Metrics.Mean(m.Values), Metrics.MeanStderr(m.Values), m.Values.Count)).ToArray(), u.Skipped, u.Files);
+        new(u.Name, u.Docs.Count, metrics.Select(m => new MetricValue(m.Metric, TaskMetrics.Mean(m.Values), TaskMetrics.MeanStderr(m.Values), m.Values.Count)).ToArray(), u.Skipped, u.Files);
 
     /// <summary>lm-eval's group aggregation: size-weighted mean of the subjects and the pooled stderr.</summary>
     public static IReadOnlyList<MetricValue> Aggregate(IReadOnlyList<UnitResult> units, bool weightBySize)
@@ -178,8 +178,8 @@ public static class Evaluator
             var ms = units.Select(u => u.Metrics.FirstOrDefault(m => m.Metric == name)).Where(m => m is not null && m.N > 0).ToArray();
             if (ms.Length == 0) continue;
             var sizes = ms.Select(m => m!.N).ToArray();
-            double value = Metrics.Aggregate(ms.Select(m => m!.Value).ToArray(), sizes, weightBySize);
-            double stderr = ms.Any(m => double.IsNaN(m!.Stderr)) ? double.NaN : Metrics.PooledStderr(ms.Select(m => m!.Stderr).ToArray(), sizes);
+            double value = TaskMetrics.Aggregate(ms.Select(m => m!.Value).ToArray(), sizes, weightBySize);
+            double stderr = ms.Any(m => double.IsNaN(m!.Stderr)) ? double.NaN : TaskMetrics.PooledStderr(ms.Select(m => m!.Stderr).ToArray(), sizes);
             output.Add(new MetricValue(name, value, stderr, sizes.Sum()));
         }
         return output;

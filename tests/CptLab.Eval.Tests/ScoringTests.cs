@@ -34,42 +34,42 @@ public class ScoringTests
         var f = Filters.Apply(Gsm8k.Filters.Single(f => f.Name == "flexible-extract"), output);
         Assert.Equal(strict, s);
         Assert.Equal(flexible, f);
-        Assert.Equal(strictScore, Metrics.ExactMatch(s, Gold, em));
-        Assert.Equal(flexibleScore, Metrics.ExactMatch(f, Gold, em));
+        Assert.Equal(strictScore, TaskMetrics.ExactMatch(s, Gold, em));
+        Assert.Equal(flexibleScore, TaskMetrics.ExactMatch(f, Gold, em));
     }
 
     [Fact]
     public void Exact_match_options()
     {
         var plain = new MetricSpec("exact_match");
-        Assert.Equal(0, Metrics.ExactMatch("Paris", "paris", plain));
-        Assert.Equal(1, Metrics.ExactMatch("Paris", "paris", plain with { IgnoreCase = true }));
-        Assert.Equal(1, Metrics.ExactMatch("paris!", "paris", plain with { IgnorePunctuation = true }));
-        Assert.Equal(0, Metrics.ExactMatch("paris!", "paris", plain));
+        Assert.Equal(0, TaskMetrics.ExactMatch("Paris", "paris", plain));
+        Assert.Equal(1, TaskMetrics.ExactMatch("Paris", "paris", plain with { IgnoreCase = true }));
+        Assert.Equal(1, TaskMetrics.ExactMatch("paris!", "paris", plain with { IgnorePunctuation = true }));
+        Assert.Equal(0, TaskMetrics.ExactMatch("paris!", "paris", plain));
     }
 
     [Fact]
     public void Stderr_of_the_mean_and_pooled_stderr_by_hand()
     {
         // [1, 0, 1, 1]: mean 0.75, sample variance (3·0.25² + 0.75²)/3 = 0.25, stderr 0.5/√4 = 0.25.
-        Assert.Equal(0.75, Metrics.Mean([1, 0, 1, 1]));
-        Assert.Equal(0.25, Metrics.MeanStderr([1, 0, 1, 1]), 12);
+        Assert.Equal(0.75, TaskMetrics.Mean([1, 0, 1, 1]));
+        Assert.Equal(0.25, TaskMetrics.MeanStderr([1, 0, 1, 1]), 12);
         // [0, 0, 1]: variance (2·(1/3)² + (2/3)²)/2 = 1/3, stderr √(1/3)/√3 = 1/3.
-        Assert.Equal(1.0 / 3, Metrics.MeanStderr([0, 0, 1]), 12);
+        Assert.Equal(1.0 / 3, TaskMetrics.MeanStderr([0, 0, 1]), 12);
         // Pooled: ((4−1)·0.25²·4 + (3−1)·(1/3)²·3) / (7 − 2) = 0.28333…, √(0.28333…/7).
-        Assert.Equal(0.20118695404073914, Metrics.PooledStderr([0.25, 1.0 / 3], [4, 3]), 12);
-        Assert.Equal((0.75 * 4 + 1.0 / 3 * 3) / 7, Metrics.Aggregate([0.75, 1.0 / 3], [4, 3], weightBySize: true), 12);
-        Assert.True(double.IsNaN(Metrics.MeanStderr([1])));
+        Assert.Equal(0.20118695404073914, TaskMetrics.PooledStderr([0.25, 1.0 / 3], [4, 3]), 12);
+        Assert.Equal((0.75 * 4 + 1.0 / 3 * 3) / 7, TaskMetrics.Aggregate([0.75, 1.0 / 3], [4, 3], weightBySize: true), 12);
+        Assert.True(double.IsNaN(TaskMetrics.MeanStderr([1])));
     }
 
     [Fact]
     public void Acc_norm_divides_by_the_choice_length_in_characters()
     {
         // Summed log-probs favour the short choice; per character the long one wins. Ties go to the first (np.argmax).
-        var (pred, norm) = Metrics.MultipleChoice([-2.0, -3.0], ["no", "absolutely"]);
+        var (pred, norm) = TaskMetrics.MultipleChoice([-2.0, -3.0], ["no", "absolutely"]);
         Assert.Equal((0, 1), (pred, norm));
-        Assert.Equal((0, 0), Metrics.MultipleChoice([-1.0, -1.0], ["A", "B"]));
-        Assert.Equal(2, Metrics.Chars("😀中")); // code points, as Python's len
+        Assert.Equal((0, 0), TaskMetrics.MultipleChoice([-1.0, -1.0], ["A", "B"]));
+        Assert.Equal(2, TaskMetrics.Chars("😀中")); // code points, as Python's len
     }
 
     [Fact]

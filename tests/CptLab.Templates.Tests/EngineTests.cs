@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 
+using CptLab.TestKit;
+
 namespace CptLab.Templates.Tests;
 
 /// <summary>

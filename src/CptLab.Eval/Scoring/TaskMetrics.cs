@@ -7,7 +7,7 @@ namespace CptLab.Eval.Scoring;
 /// mean with the sample standard error of the mean (n − 1 in the variance); a size-weighted group aggregate with
 /// the pooled standard error of <c>pooled_sample_stderr</c>.
 /// </summary>
-public static class Metrics
+public static class TaskMetrics
 {
     /// <summary>
     /// lm-eval's multiple_choice process_results: acc = argmax of the summed log-likelihoods, acc_norm = argmax of
