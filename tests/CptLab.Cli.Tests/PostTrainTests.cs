@@ -72,7 +72,7 @@ public class PostTrainTests
         var generation = JsonNode.Parse(File.ReadAllText(Path.Combine(final, "generation_config.json")))!;
         var eos = generation["eos_token_id"] is JsonArray a ? a.Select(x => x!.GetValue<int>()).ToList() : [generation["eos_token_id"]!.GetValue<int>()];
         Assert.Contains(tokenizer.EotId!.Value, eos);
-        Assert.Equal(ChatTemplate.Llama3.Jinja.Source, ChatTemplate.ForModel(final).Jinja.Source);
+        Assert.Equal(TokenizerFiles.Llama3InstructChatTemplate, ChatTemplate.ForModel(final).Jinja.Source); // the template it was trained with
 
         var dpoConfig = Path.Combine(dir, "dpo.yaml");
         File.WriteAllText(dpoConfig, $"""

@@ -64,6 +64,16 @@ public class ConfigTests
         [nameof(TrainConfig.SaveDtype)] = c => c with { SaveDtype = "bfloat16" },
         [nameof(TrainConfig.Tokenizer)] = c => c with { Tokenizer = "/data/tok/tokenizer.json" },
         [nameof(TrainConfig.Data)] = c => c with { Data = "/data/blend.json" },
+        // Every post-training key changed from its default, SFT's and DPO's, in one case each stage cannot hold both.
+        [nameof(TrainConfig.Post)] = c => c with
+        {
+            Post = new Training.PostTraining.PostTrainOptions
+            {
+                Stage = Training.PostTraining.PostTrainStage.Dpo, Train = ["/data/pairs.jsonl", "/data/more.jsonl.zst"], Validation = ["/data/val.jsonl"],
+                Format = "sharegpt", ValidationFraction = 0.05, MaxValidation = 64, CutoffLen = 100, Truncation = Training.PostTraining.TruncationMode.Drop,
+                Epochs = 2.5, Loss = Training.PostTraining.DpoLossType.Ipo, Beta = 0.3, LabelSmoothing = 0.1, SimpoGamma = 1.0, RpoAlpha = 0.2,
+            },
+        },
         [nameof(TrainConfig.SeqLen)] = c => c with { SeqLen = 128 },
         [nameof(TrainConfig.Lr)] = c => c with { Lr = 3e-4 },
         [nameof(TrainConfig.Beta1)] = c => c with { Beta1 = 0.8 },

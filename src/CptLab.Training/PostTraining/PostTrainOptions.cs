@@ -41,4 +41,15 @@ public sealed record PostTrainOptions
     public DpoSettings Dpo => new(Loss, Beta, LabelSmoothing, SimpoGamma, RpoAlpha);
 
     public string Section => Stage == PostTrainStage.Sft ? "sft" : "dpo";
+
+    // Value equality over the file lists too (a record compares lists by reference), so a run resumed from its config.json is the same run.
+    public bool Equals(PostTrainOptions? other) =>
+        other is not null && Train.SequenceEqual(other.Train) && Validation.SequenceEqual(other.Validation) &&
+        Rest() == other.Rest();
+
+    public override int GetHashCode() => HashCode.Combine(Stage, Train.Count, Format, Loss, Beta);
+
+    /// <summary>Every field but the file lists, as a tuple compared by value.</summary>
+    (PostTrainStage, string, double, int, TruncationMode, double, int, bool, bool, bool, DpoLossType, double, double, double, double) Rest() =>
+        (Stage, Format, ValidationFraction, CutoffLen, Truncation, Epochs, MaxValidation, Packing, TrainOnPrompt, MaskHistory, Loss, Beta, LabelSmoothing, SimpoGamma, RpoAlpha);
 }
