@@ -42,7 +42,7 @@ public static class PostTrainer
                 var options = new LabelOptions(cutoff, post.TrainOnPrompt, post.MaskHistory, post.Truncation);
                 var (train, validation) = Split(Sft(ChatReader.Read(post.Train, format, rejects), renderer, options, rejects, summary),
                     post.Validation.Count > 0 ? Sft(ChatReader.Read(post.Validation, format, rejects), renderer, options, rejects, summary.Held) : null,
-                    post.ValidationFraction, post.MaxValidation, e => e.Key, summary);
+                    post.ValidationFraction, post.MaxValidation, summary);
                 if (train.Count == 0) throw new CptLabException($"no usable training example in {string.Join(", ", post.Train)}; see {Path.Combine(runDir, RejectsFile)}");
                 var examples = train.Select(e => e.Value).ToList();
                 var rows = post.Packing
@@ -58,7 +58,7 @@ public static class PostTrainer
             {
                 var (train, validation) = Split(Dpo(PreferenceReader.Read(post.Train, format, rejects), renderer, cutoff, post.Truncation, rejects, summary),
                     post.Validation.Count > 0 ? Dpo(PreferenceReader.Read(post.Validation, format, rejects), renderer, cutoff, post.Truncation, rejects, summary.Held) : null,
-                    post.ValidationFraction, post.MaxValidation, e => e.Key, summary);
+                    post.ValidationFraction, post.MaxValidation, summary);
                 if (train.Count == 0) throw new CptLabException($"no usable preference pair in {string.Join(", ", post.Train)}; see {Path.Combine(runDir, RejectsFile)}");
                 summary.Rows = 2 * train.Count;
                 config = WithBudget(config, post, 2 * train.Count, log);
@@ -125,7 +125,7 @@ public static class PostTrainer
     /// in the first <paramref name="fraction"/> of the hash range (stable whatever the file order); the first <paramref name="max"/> of them are scored.
     /// </summary>
     static (List<KeyValuePair<ulong, T>> Train, List<KeyValuePair<ulong, T>> Validation) Split<T>(IEnumerable<KeyValuePair<ulong, T>> train,
-        IEnumerable<KeyValuePair<ulong, T>>? validation, double fraction, int max, Func<KeyValuePair<ulong, T>, ulong> key, DataSummary summary)
+        IEnumerable<KeyValuePair<ulong, T>>? validation, double fraction, int max, DataSummary summary)
     {
         var all = train.ToList();
         List<KeyValuePair<ulong, T>> held;
@@ -133,8 +133,8 @@ public static class PostTrainer
         else
         {
             var cut = (ulong)(fraction * ulong.MaxValue);
-            held = [.. all.Where(e => key(e) < cut)];
-            all = [.. all.Where(e => key(e) >= cut)];
+            held = [.. all.Where(e => e.Key < cut)];
+            all = [.. all.Where(e => e.Key >= cut)];
         }
         (summary.Train, summary.Validation, summary.ValidationScored) = (all.Count, held.Count, Math.Min(held.Count, max));
         return (all, held.Take(max).ToList());
