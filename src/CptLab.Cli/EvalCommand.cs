@@ -84,7 +84,8 @@ public static class EvalCommand
             BaseUrl = url, ApiKey = key, ModelName = name, Chat = chat, Concurrency = concurrency,
             Tokenizer = tokenizer is null ? null : Data.Tokenization.TextTokenizer.Load(tokenizer.FullName),
         });
-        Console.Error.WriteLine($"model {backend.Name} at {backend.BaseUrl} ({(tokenizer is null ? "text prompts, no tokenizer" : "token-id prompts, tokenizer " + tokenizer.FullName)}{(chat ? ", chat completions" : "")})");
+        var prompts = chat ? "generation as chat messages" : tokenizer is null ? "text prompts, no tokenizer" : "token-id prompts";
+        Console.Error.WriteLine($"model {backend.Name} at {backend.BaseUrl} ({prompts}{(tokenizer is null ? "" : ", tokenizer " + tokenizer.FullName)}, {concurrency} requests at a time)");
         return backend;
     }
 
