@@ -24,19 +24,26 @@ public static class EvalCommand
         var batch = new Option<int>("--batch-size") { Description = "Sequences per forward pass.", DefaultValueFactory = _ => 8 };
         var seed = new Option<long>("--seed") { Description = "Few-shot sampler seed (lm-eval's fewshot_random_seed).", DefaultValueFactory = _ => 1234 };
         var tasksDir = new Option<DirectoryInfo>("--tasks-dir") { Description = "Folder of task YAML files (default: the built-in ones)." };
+        var apiBase = new Option<string>("--api-base") { Description = "Evaluate a model behind an OpenAI-compatible server instead of --model: its API root, e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp, cptlab serve)." };
+        var apiKey = new Option<string>("--api-key") { Description = "Bearer key for --api-base (default: $OPENAI_API_KEY); never written to the results." };
+        var modelName = new Option<string>("--model-name") { Description = "The model name requests carry (default: the server's first /v1/models entry)." };
+        var tokenizer = new Option<DirectoryInfo>("--tokenizer") { Description = "Folder with the served model's tokenizer (tokenizer.json or tokenizer.model): required for multiple-choice tasks through --api-base; prompts go as token ids." };
+        var chat = new Option<bool>("--chat") { Description = "With --api-base: generate through /v1/chat/completions, the prompt as one user message (the server applies the model's chat template)." };
+        var concurrency = new Option<int>("--api-concurrency") { Description = "Requests in flight at once with --api-base.", DefaultValueFactory = _ => 4 };
         var cmd = new Command("eval", "Evaluate a model on benchmark tasks with lm-evaluation-harness semantics; writes results.json, samples.jsonl and results.md.")
         {
-            model, tasks, dataDir, limit, shots, outDir, dtype, batch, seed, tasksDir,
+            model, tasks, dataDir, limit, shots, outDir, dtype, batch, seed, tasksDir, apiBase, apiKey, modelName, tokenizer, chat, concurrency,
         };
         cmd.SetAction(r => CliAction.Run(() =>
         {
-            var dir = r.GetValue(model) ?? throw new Core.CptLabException("--model DIR is required");
+            var dir = r.GetValue(model);
+            var url = r.GetValue(apiBase);
+            if ((dir is null) == (url is null)) throw new Core.CptLabException("give exactly one of --model DIR (in-process) and --api-base URL (an OpenAI-compatible server)");
             var selection = r.GetValue(tasks) ?? throw new Core.CptLabException("--tasks is required (see `cptlab eval tasks`)");
             var registry = new TaskRegistry(r.GetValue(tasksDir)?.FullName ?? TaskRegistry.DefaultFolder);
             var (specs, subjects) = registry.Select(selection);
-            TorchRuntime.Initialise();
-            using var backend = LocalModel.Open(dir.FullName, r.GetValue(dtype), r.GetValue(batch), w => Console.Error.WriteLine(w));
-            Console.Error.WriteLine($"model {backend.Name}: {DtypeNames.HfName(backend.Dtype)} ({backend.DtypeChoice?.Reason})");
+            using IEvalModel backend = url is null ? OpenLocal(dir!.FullName, r.GetValue(dtype), r.GetValue(batch))
+                : OpenApi(url, r.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("OPENAI_API_KEY"), r.GetValue(modelName), r.GetValue(tokenizer), r.GetValue(chat), r.GetValue(concurrency));
             var options = new EvalOptions { DataDir = r.GetValue(dataDir)!.FullName, Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed) };
             EvalRun? run = null;
             if (Console.IsErrorRedirected)
@@ -60,6 +67,26 @@ public static class EvalCommand
         }));
         cmd.Subcommands.Add(List(tasksDir));
         return cmd;
+    }
+
+    static LocalModel OpenLocal(string dir, string? dtype, int batch)
+    {
+        TorchRuntime.Initialise();
+        var backend = LocalModel.Open(dir, dtype, batch, w => Console.Error.WriteLine(w));
+        Console.Error.WriteLine($"model {backend.Name}: {DtypeNames.HfName(backend.Dtype)} ({backend.DtypeChoice?.Reason})");
+        return backend;
+    }
+
+    static OpenAiModel OpenApi(string url, string? key, string? name, DirectoryInfo? tokenizer, bool chat, int concurrency)
+    {
+        var backend = OpenAiModel.Connect(new OpenAiModelOptions
+        {
+            BaseUrl = url, ApiKey = key, ModelName = name, Chat = chat, Concurrency = concurrency,
+            Tokenizer = tokenizer is null ? null : Data.Tokenization.TextTokenizer.Load(tokenizer.FullName),
+        });
+        var prompts = chat ? "generation as chat messages" : tokenizer is null ? "text prompts, no tokenizer" : "token-id prompts";
+        Console.Error.WriteLine($"model {backend.Name} at {backend.BaseUrl} ({prompts}{(tokenizer is null ? "" : ", tokenizer " + tokenizer.FullName)}, {concurrency} requests at a time)");
+        return backend;
     }
 
     static Command List(Option<DirectoryInfo> tasksDir)

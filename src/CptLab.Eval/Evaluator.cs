@@ -42,6 +42,8 @@ public sealed record EvalRun(string Model, string? ModelConfigHash, string CptLa
     IReadOnlyList<TaskResult> Tasks, IReadOnlyList<SampleRecord> Samples)
 {
     public string? Dtype { get; init; }
+    /// <summary>The server's API root when the model was evaluated through an OpenAI-compatible API.</summary>
+    public string? ApiBase { get; init; }
 }
 
 /// <summary>
@@ -76,6 +78,7 @@ public static class Evaluator
         return new EvalRun(model.Name, configHash, Version, options.Seed, options.Limit, clock.Elapsed.TotalSeconds, results, samples)
         {
             Dtype = (model as LocalModel)?.Dtype.ToString(),
+            ApiBase = (model as OpenAiModel)?.BaseUrl,
         };
     }
 

@@ -26,6 +26,7 @@ public sealed class LocalModel : IEvalModel
     readonly LlamaForCausalLM _model;
     readonly ITextTokenizer _tokenizer;
     readonly bool _ownsModel;
+    readonly HashSet<int> _specialIds;
 
     public LocalModel(LlamaForCausalLM model, ITextTokenizer tokenizer, string name, int batchSize = 8, bool ownsModel = false)
     {
@@ -33,6 +34,7 @@ public sealed class LocalModel : IEvalModel
         _model = model;
         _tokenizer = tokenizer;
         _ownsModel = ownsModel;
+        _specialIds = tokenizer.SpecialTokens.Values.ToHashSet();
         Name = name;
         BatchSize = batchSize;
     }
@@ -60,33 +62,10 @@ public sealed class LocalModel : IEvalModel
     int MaxLength => _model.Config.MaxPositionEmbeddings;
 
     /// <summary>The token ids of a text with BOS first, as the model's Hugging Face tokenizer encodes by default.</summary>
-    public List<int> Encode(string text)
-    {
-        var ids = new List<int>();
-        if (_tokenizer.BosId is { } bos) ids.Add(bos);
-        _tokenizer.Encode(text, ids);
-        return ids;
-    }
+    public List<int> Encode(string text) => PairEncoding.Encode(_tokenizer, text);
 
     /// <summary>lm-eval's _encode_pair (and, for an empty context, the BOS alone as the context).</summary>
-    public TokenRequest EncodePair(string context, string continuation)
-    {
-        if (context.Length == 0)
-        {
-            var cont = new List<int>();
-            _tokenizer.Encode(continuation, cont);
-            return new TokenRequest(Encode(""), cont);
-        }
-        int keep = context.TrimEnd().Length;
-        if (keep < context.Length)
-        {
-            continuation = context[keep..] + continuation;
-            context = context[..keep];
-        }
-        var whole = Encode(context + continuation);
-        var ctx = Encode(context);
-        return new TokenRequest(ctx, whole.GetRange(ctx.Count, whole.Count - ctx.Count));
-    }
+    public TokenRequest EncodePair(string context, string continuation) => PairEncoding.EncodePair(_tokenizer, context, continuation);
 
     public IReadOnlyList<LoglikelihoodResult> Loglikelihood(IReadOnlyList<LoglikelihoodRequest> requests, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default) =>
         ScoreTokens(requests.Select(r => EncodePair(r.Context, r.Continuation)).ToArray(), progress, cancellation);
@@ -195,6 +174,7 @@ public sealed class LocalModel : IEvalModel
         foreach (var tok in Generation.Generate(_model, request, cancellation))
         {
             if (tok.Finish == FinishReason.Stop) break;         // the end-of-text token itself is not text
+            if (_specialIds.Contains(tok.Id)) continue;         // lm-eval's HFLM decodes with skip_special_tokens=True, as vLLM and cptlab serve do
             produced.Add(tok.Id);
             text = _tokenizer.Decode(produced.ToArray());
             if (Cut(text, r.Until) is { } cut) return cut;

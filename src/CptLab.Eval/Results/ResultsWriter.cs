@@ -38,6 +38,7 @@ public static class ResultsWriter
     public static JsonObject ResultsJson(EvalRun run) => new()
     {
         ["model"] = run.Model,
+        ["api_base"] = run.ApiBase,
         ["model_config_sha256"] = run.ModelConfigHash,
         ["dtype"] = run.Dtype,
         ["cptlab_version"] = run.CptLabVersion,
