@@ -24,9 +24,13 @@ public static class EvalCommand
         var batch = new Option<int>("--batch-size") { Description = "Sequences per forward pass.", DefaultValueFactory = _ => 8 };
         var seed = new Option<long>("--seed") { Description = "Few-shot sampler seed (lm-eval's fewshot_random_seed).", DefaultValueFactory = _ => 1234 };
         var tasksDir = new Option<DirectoryInfo>("--tasks-dir") { Description = "Folder of task YAML files (default: the built-in ones)." };
+        var allowCode = new Option<bool>("--allow-code-execution") { Description = "Run model-written code (HumanEval) in the bubblewrap sandbox; tasks that execute code are refused without it." };
+        var numSamples = new Option<int?>("--num-samples") { Description = "Generations per document (pass@k needs k or more; give --temperature)." };
+        var temperature = new Option<double?>("--temperature") { Description = "Sampling temperature for generation tasks (0 = greedy; default: the task's)." };
+        var topP = new Option<double?>("--top-p") { Description = "Nucleus sampling for generation tasks (default: the task's, else 1)." };
         var cmd = new Command("eval", "Evaluate a model on benchmark tasks with lm-evaluation-harness semantics; writes results.json, samples.jsonl and results.md.")
         {
-            model, tasks, dataDir, limit, shots, outDir, dtype, batch, seed, tasksDir,
+            model, tasks, dataDir, limit, shots, outDir, dtype, batch, seed, tasksDir, allowCode, numSamples, temperature, topP,
         };
         cmd.SetAction(r => CliAction.Run(() =>
         {
@@ -34,10 +38,15 @@ public static class EvalCommand
             var selection = r.GetValue(tasks) ?? throw new Core.CptLabException("--tasks is required (see `cptlab eval tasks`)");
             var registry = new TaskRegistry(r.GetValue(tasksDir)?.FullName ?? TaskRegistry.DefaultFolder);
             var (specs, subjects) = registry.Select(selection);
+            var options = new EvalOptions
+            {
+                DataDir = r.GetValue(dataDir)!.FullName, Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed),
+                AllowCodeExecution = r.GetValue(allowCode), NumSamples = r.GetValue(numSamples), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP),
+            };
+            Evaluator.Check(specs, options);   // before the model loads: refuse code execution without --allow-code-execution
             TorchRuntime.Initialise();
             using var backend = LocalModel.Open(dir.FullName, r.GetValue(dtype), r.GetValue(batch), w => Console.Error.WriteLine(w));
             Console.Error.WriteLine($"model {backend.Name}: {DtypeNames.HfName(backend.Dtype)} ({backend.DtypeChoice?.Reason})");
-            var options = new EvalOptions { DataDir = r.GetValue(dataDir)!.FullName, Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed) };
             EvalRun? run = null;
             if (Console.IsErrorRedirected)
                 run = Evaluator.Run(backend, specs, options, subjects: subjects);
