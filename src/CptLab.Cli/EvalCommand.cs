@@ -30,9 +30,14 @@ public static class EvalCommand
         var tokenizer = new Option<DirectoryInfo>("--tokenizer") { Description = "Folder with the served model's tokenizer (tokenizer.json or tokenizer.model): required for multiple-choice tasks through --api-base; prompts go as token ids." };
         var chat = new Option<bool>("--chat") { Description = "With --api-base: generate through /v1/chat/completions, the prompt as one user message (the server applies the model's chat template)." };
         var concurrency = new Option<int>("--api-concurrency") { Description = "Requests in flight at once with --api-base.", DefaultValueFactory = _ => 4 };
+        var allowCode = new Option<bool>("--allow-code-execution") { Description = "Run model-written code (HumanEval) in the bubblewrap sandbox; tasks that execute code are refused without it." };
+        var numSamples = new Option<int?>("--num-samples") { Description = "Generations per document (pass@k needs k or more; give --temperature)." };
+        var temperature = new Option<double?>("--temperature") { Description = "Sampling temperature for generation tasks (0 = greedy; default: the task's)." };
+        var topP = new Option<double?>("--top-p") { Description = "Nucleus sampling for generation tasks (default: the task's, else 1)." };
         var cmd = new Command("eval", "Evaluate a model on benchmark tasks with lm-evaluation-harness semantics; writes results.json, samples.jsonl and results.md.")
         {
             model, tasks, dataDir, limit, shots, outDir, dtype, batch, seed, tasksDir, apiBase, apiKey, modelName, tokenizer, chat, concurrency,
+            allowCode, numSamples, temperature, topP,
         };
         cmd.SetAction(r => CliAction.Run(() =>
         {
@@ -42,9 +47,14 @@ public static class EvalCommand
             var selection = r.GetValue(tasks) ?? throw new Core.CptLabException("--tasks is required (see `cptlab eval tasks`)");
             var registry = new TaskRegistry(r.GetValue(tasksDir)?.FullName ?? TaskRegistry.DefaultFolder);
             var (specs, subjects) = registry.Select(selection);
+            var options = new EvalOptions
+            {
+                DataDir = r.GetValue(dataDir)!.FullName, Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed),
+                AllowCodeExecution = r.GetValue(allowCode), NumSamples = r.GetValue(numSamples), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP),
+            };
+            Evaluator.Check(specs, options);   // before the model loads: refuse code execution without --allow-code-execution
             using IEvalModel backend = url is null ? OpenLocal(dir!.FullName, r.GetValue(dtype), r.GetValue(batch))
                 : OpenApi(url, r.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("OPENAI_API_KEY"), r.GetValue(modelName), r.GetValue(tokenizer), r.GetValue(chat), r.GetValue(concurrency));
-            var options = new EvalOptions { DataDir = r.GetValue(dataDir)!.FullName, Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed) };
             EvalRun? run = null;
             if (Console.IsErrorRedirected)
                 run = Evaluator.Run(backend, specs, options, subjects: subjects);

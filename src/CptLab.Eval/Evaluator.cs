@@ -18,13 +18,24 @@ public sealed record EvalOptions
     public int? NumFewshot { get; init; }
     /// <summary>The few-shot sampler's seed (lm-eval's fewshot_random_seed, 1234 by default).</summary>
     public long Seed { get; init; } = 1234;
+    /// <summary>Lets tasks with unsafe_code (HumanEval) run model-written code in the sandbox (lm-eval's confirm_run_unsafe_code).</summary>
+    public bool AllowCodeExecution { get; init; }
+    /// <summary>Generations per document, overriding each task's repeats (pass@k needs k or more).</summary>
+    public int? NumSamples { get; init; }
+    /// <summary>Overrides the tasks' sampling temperature (0 = greedy); with <see cref="TopP"/>. Each sample's seed comes from <see cref="Seed"/>.</summary>
+    public double? Temperature { get; init; }
+    public double? TopP { get; init; }
 }
 
 /// <summary>A metric's value over a task or subject: mean, lm-eval's stderr, and the number of documents.</summary>
 public sealed record MetricValue(string Metric, double Value, double Stderr, int N);
 
 /// <summary>A task or subject scored: its metrics, and what was skipped.</summary>
-public sealed record UnitResult(string Name, int N, IReadOnlyList<MetricValue> Metrics, IReadOnlyList<SkippedDoc> Skipped, IReadOnlyList<string> Files);
+public sealed record UnitResult(string Name, int N, IReadOnlyList<MetricValue> Metrics, IReadOnlyList<SkippedDoc> Skipped, IReadOnlyList<string> Files)
+{
+    /// <summary>Run-level verdicts a scorer adds (EQ-Bench's failed-run rule, a pass@k left out for want of samples).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+}
 
 /// <summary>A task file's results: its subjects (or itself as the one unit) and, for a group, the size-weighted aggregate.</summary>
 public sealed record TaskResult(string Task, string File, string FileHash, string? Version, int NumFewshot, IReadOnlyList<UnitResult> Units, IReadOnlyList<MetricValue> Aggregate)
@@ -35,7 +46,11 @@ public sealed record TaskResult(string Task, string File, string FileHash, strin
 /// <summary>One scored document, for samples.jsonl.</summary>
 public sealed record SampleRecord(string Task, int Doc, string File, long Line, string Prompt, string Target,
     IReadOnlyList<string>? Choices, IReadOnlyList<double>? LogLikelihoods, int? Gold, string? Generation,
-    IReadOnlyDictionary<string, string>? Filtered, IReadOnlyDictionary<string, double> Scores);
+    IReadOnlyDictionary<string, string>? Filtered, IReadOnlyDictionary<string, double> Scores)
+{
+    /// <summary>Every generation of the document when the task made more than one (repeats / --num-samples).</summary>
+    public IReadOnlyList<string>? Generations { get; init; }
+}
 
 /// <summary>A whole evaluation: what was run, on what, and every sample.</summary>
 public sealed record EvalRun(string Model, string? ModelConfigHash, string CptLabVersion, long Seed, int? Limit, double WallSeconds,
@@ -57,6 +72,7 @@ public static class Evaluator
     public static EvalRun Run(IEvalModel model, IReadOnlyList<TaskSpec> tasks, EvalOptions options, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default,
         IReadOnlyDictionary<string, IReadOnlyCollection<string>>? subjects = null)
     {
+        Check(tasks, options);
         var clock = Stopwatch.StartNew();
         var results = new List<TaskResult>();
         var samples = new List<SampleRecord>();
@@ -67,7 +83,7 @@ public static class Evaluator
             var unitResults = spec.OutputType switch
             {
                 OutputType.MultipleChoice => RunMultipleChoice(model, spec, units, samples, Stage(progress, spec.Task), cancellation),
-                OutputType.GenerateUntil => RunGenerate(model, spec, units, samples, Stage(progress, spec.Task), cancellation),
+                OutputType.GenerateUntil => RunGenerate(model, spec, units, samples, Stage(progress, spec.Task), cancellation, options),
                 _ => throw new CptLabException($"{spec.File}: output_type loglikelihood_rolling is not implemented yet (multiple_choice and generate_until are)"),
             };
             var aggregate = spec.Subjects.Count == 0 ? [] : Aggregate(unitResults, spec.WeightBySize);
@@ -80,6 +96,46 @@ public static class Evaluator
             Dtype = (model as LocalModel)?.Dtype.ToString(),
             ApiBase = (model as OpenAiModel)?.BaseUrl,
         };
+    }
+
+    /// <summary>
+    /// What must hold before any model work: a task that runs model-written code (unsafe_code) needs
+    /// <see cref="EvalOptions.AllowCodeExecution"/>, as lm-eval needs --confirm_run_unsafe_code; several samples per
+    /// document need sampling (n greedy samples are n copies).
+    /// </summary>
+    public static void Check(IReadOnlyList<TaskSpec> tasks, EvalOptions options)
+    {
+        var unsafeTasks = tasks.Where(t => t.UnsafeCode).ToArray();
+        if (unsafeTasks.Length > 0 && !options.AllowCodeExecution)
+            throw new CptLabException($"{string.Join(", ", unsafeTasks.Select(t => t.Task))} run{(unsafeTasks.Length == 1 ? "s" : "")} the model's generated code " +
+                $"({string.Join(", ", unsafeTasks.Select(t => t.File))} has unsafe_code: true); refusing without permission. Pass --allow-code-execution to run it " +
+                "inside the bubblewrap sandbox (no network, read-only system, a private temp dir, CPU/memory/process limits)");
+        foreach (var t in tasks.Where(t => t.OutputType == OutputType.GenerateUntil))
+            if ((options.NumSamples ?? t.Repeats) > 1 && SamplingFor(t, options) is null)
+                throw new CptLabException($"{t.Task}: {options.NumSamples ?? t.Repeats} samples per document with greedy decoding would be identical copies; " +
+                    "give --temperature (humaneval_64 in lm-eval samples at 0.2 with --top-p 0.95)");
+        if (options.NumSamples is < 1) throw new CptLabException($"--num-samples {options.NumSamples} must be at least 1");
+    }
+
+    /// <summary>
+    /// The sampling of a task's generations, or null for greedy: the options' temperature when given, else the task's
+    /// generation_kwargs. top_k stays at 50, Hugging Face generate's default, which lm-eval's HF backend inherits.
+    /// </summary>
+    public static Model.SamplingOptions? SamplingFor(TaskSpec spec, EvalOptions options)
+    {
+        double temperature = options.Temperature ?? (spec.DoSample ? spec.Temperature : 0);
+        return temperature == 0 ? null : new Model.SamplingOptions { Temperature = temperature, TopP = options.TopP ?? spec.TopP, TopK = 50 }.Validate();
+    }
+
+    /// <summary>A sample's own seed, from the run's seed, the unit, the document and the sample number (so batching cannot change it).</summary>
+    static ulong SampleSeed(long seed, string unit, int doc, int sample)
+    {
+        ulong h = 14695981039346656037UL;                                   // FNV-1a over the unit name: stable across runs, unlike string.GetHashCode
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(unit)) h = (h ^ b) * 1099511628211UL;
+        ulong z = h ^ (ulong)seed ^ ((ulong)doc << 24) ^ ((ulong)sample << 48);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;                          // SplitMix64's finaliser
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
     }
 
     /// <summary>The CptLab version: the assembly's informational version.</summary>
@@ -125,10 +181,20 @@ public static class Evaluator
         return output;
     }
 
-    static List<UnitResult> RunGenerate(IEvalModel model, TaskSpec spec, IReadOnlyList<TaskUnit> units, List<SampleRecord> samples, IProgress<EvalProgress>? progress, CancellationToken ct)
+    static List<UnitResult> RunGenerate(IEvalModel model, TaskSpec spec, IReadOnlyList<TaskUnit> units, List<SampleRecord> samples, IProgress<EvalProgress>? progress, CancellationToken ct,
+        EvalOptions options)
     {
-        var requests = units.SelectMany(u => u.Docs).Select(d => new GenerateUntilRequest(d.Prompt, spec.Until, spec.MaxGenToks)).ToArray();
-        var generations = model.GenerateUntil(requests, progress, ct);
+        int repeats = options.NumSamples ?? spec.Repeats;
+        var sampling = SamplingFor(spec, options);
+        var requests = units.SelectMany(u => u.Docs.SelectMany(d => Enumerable.Range(0, repeats).Select(r => new GenerateUntilRequest(d.Prompt, spec.Until, spec.MaxGenToks)
+        {
+            Sampling = sampling is null ? null : sampling with { Seed = SampleSeed(options.Seed, u.Name, d.Index, r) },
+        }))).ToArray();
+        var all = model.GenerateUntil(requests, progress, ct);
+        if (all.Count != requests.Length) throw new CptLabException($"{model.Name}: {all.Count} generations for {requests.Length} requests");
+        if (spec.ProcessResults is { } batchName && ResultProcessors.GetBatch(batchName) is { } batch)
+            return RunBatchScored(spec, units, samples, options, repeats, all, batch);
+        var generations = Enumerable.Range(0, all.Count / repeats).Select(i => all[i * repeats]).ToArray(); // take_first
         var processor = spec.ProcessResults is { } name ? ResultProcessors.Get(name, spec.File) : null;
         var pipelines = spec.Filters.Count > 0 ? spec.Filters : [new FilterPipeline("none", [new FilterStep("take_first")])];
         int next = 0;
@@ -164,6 +230,35 @@ public static class Evaluator
                 samples.Add(new SampleRecord(u.Name, d.Index, d.Doc.File, d.Doc.Line, d.Prompt, d.Target, null, null, null, gen, filtered, scores));
             }
             output.Add(Unit(u, perMetric.Select(kv => (kv.Key, (IReadOnlyList<double>)kv.Value))));
+        }
+        return output;
+    }
+
+    /// <summary>A corpus-level scorer sees a unit's documents and all their generations at once (HumanEval runs them in parallel).</summary>
+    static List<UnitResult> RunBatchScored(TaskSpec spec, IReadOnlyList<TaskUnit> units, List<SampleRecord> samples, EvalOptions options, int repeats,
+        IReadOnlyList<string> all, Func<BatchInput, BatchOutput> batch)
+    {
+        int next = 0;
+        var output = new List<UnitResult>();
+        foreach (var u in units)
+        {
+            var gens = new IReadOnlyList<string>[u.Docs.Count];
+            for (int i = 0; i < gens.Length; i++, next += repeats) gens[i] = all.Skip(next).Take(repeats).ToArray();
+            var scored = batch(new BatchInput(spec, u, gens, options));
+            var perMetric = new Dictionary<string, List<double>>();
+            for (int i = 0; i < u.Docs.Count; i++)
+            {
+                var d = u.Docs[i];
+                var r = scored.PerDoc[i];
+                foreach (var (k, v) in r.Metrics) (perMetric.TryGetValue(k, out var l) ? l : perMetric[k] = []).Add(v);
+                var filtered = r.Extracted is null ? null : new Dictionary<string, string> { ["process_results"] = r.Extracted };
+                samples.Add(new SampleRecord(u.Name, d.Index, d.Doc.File, d.Doc.Line, d.Prompt, d.Target, null, null, null, gens[i][0], filtered, r.Metrics)
+                {
+                    Generations = repeats > 1 ? gens[i] : null,
+                });
+            }
+            var unit = Unit(u, perMetric.Select(kv => (kv.Key, (IReadOnlyList<double>)kv.Value)));
+            output.Add(unit with { Metrics = [.. unit.Metrics, .. scored.UnitMetrics], Notes = scored.Notes });
         }
         return output;
     }

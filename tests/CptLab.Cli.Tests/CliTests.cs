@@ -72,6 +72,9 @@ public class CliTests
     [InlineData("give exactly one of --flavor or --config", "model", "init", "--out", "/tmp/never")]
     [InlineData("neither a model directory nor a flavor", "model", "info", "nothing-here")]
     [InlineData("temperature -1 must be", "generate", "--model", "/tmp", "--prompt-ids", "1", "--temperature", "-1")]
+    // Refused before the model is opened (there is none at /tmp/never), as lm-eval refuses without --confirm_run_unsafe_code.
+    [InlineData("humaneval runs the model's generated code", "eval", "--model", "/tmp/never", "--tasks", "humaneval")]
+    [InlineData("Pass --allow-code-execution", "eval", "--model", "/tmp/never", "--tasks", "gsm8k,humaneval")]
     public void User_errors_print_one_line_and_exit_1(string message, params string[] args)
     {
         var (code, _, err) = Run(args);

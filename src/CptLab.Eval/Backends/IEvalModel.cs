@@ -6,8 +6,13 @@ public sealed record LoglikelihoodRequest(string Context, string Continuation);
 /// <summary>The summed log-probability of the continuation's tokens, whether each was the greedy choice, and their count.</summary>
 public sealed record LoglikelihoodResult(double LogLikelihood, bool IsGreedy, int Tokens);
 
-/// <summary>lm-eval's generate_until request: greedy text after <see cref="Context"/>, cut before the first stop string.</summary>
-public sealed record GenerateUntilRequest(string Context, IReadOnlyList<string> Until, int MaxGenToks);
+/// <summary>lm-eval's generate_until request: text after <see cref="Context"/>, cut before the first stop string.</summary>
+public sealed record GenerateUntilRequest(string Context, IReadOnlyList<string> Until, int MaxGenToks)
+{
+    /// <summary>Null = greedy (lm-eval's do_sample false). Otherwise temperature / top_p and a seed of this request's own,
+    /// so a sample does not depend on the batch it ran in.</summary>
+    public Model.SamplingOptions? Sampling { get; init; }
+}
 
 /// <summary>How far a backend has got with a list of requests.</summary>
 public sealed record EvalProgress(string Stage, int Done, int Total);

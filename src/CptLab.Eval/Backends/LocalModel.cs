@@ -18,7 +18,8 @@ public sealed record TokenRequest(IReadOnlyList<int> Context, IReadOnlyList<int>
 /// real tokens); each batch is one forward pass under no_grad to hidden states, and the LM head and a float32
 /// log_softmax run only at the continuation positions, so no (B, T, V) tensor is ever made. Requests whose model
 /// input is the same token row (one-token choices A/B/C/D after the same context) share that row: one pass scores
-/// them all. Generation is greedy with the KV cache, cut before the first stop string.
+/// them all. Generation is greedy (or seeded sampling when the request asks) with the KV cache, one request at a
+/// time, at most max_gen_toks tokens, cut before the first stop string.
 /// Legend: B rows in a batch, T padded length, C hidden size, N scored positions in the batch, V vocabulary.
 /// </summary>
 public sealed class LocalModel : IEvalModel
@@ -168,7 +169,7 @@ public sealed class LocalModel : IEvalModel
         int maxNew = Math.Min(r.MaxGenToks, MaxLength - 1);
         var prompt = Encode(r.Context);
         if (prompt.Count + maxNew > MaxLength) prompt = prompt.GetRange(prompt.Count - (MaxLength - maxNew), MaxLength - maxNew); // lm-eval truncates the context from the left
-        var request = new GenerationRequest(prompt, maxNew, SamplingOptions.Greedy) { StopIds = _tokenizer.StopTokenIds.ToHashSet() };
+        var request = new GenerationRequest(prompt, maxNew, (r.Sampling ?? SamplingOptions.Greedy).Validate()) { StopIds = _tokenizer.StopTokenIds.ToHashSet() };
         var produced = new List<int>();
         string text = "";
         foreach (var tok in Generation.Generate(_model, request, cancellation))

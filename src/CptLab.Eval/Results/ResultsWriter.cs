@@ -62,6 +62,7 @@ public static class ResultsWriter
                 ["files"] = new JsonArray(u.Files.Select(f => (JsonNode)f).ToArray()),
                 ["skipped"] = u.Skipped.Count,
                 ["skipped_reasons"] = new JsonArray(u.Skipped.Take(50).Select(s => (JsonNode)s.ToString()).ToArray()),
+                ["notes"] = new JsonArray(u.Notes.Select(n => (JsonNode)n).ToArray()),
             }).ToArray()),
         }).ToArray()),
     };
@@ -79,6 +80,7 @@ public static class ResultsWriter
             o["gold"] = r.Gold;
         }
         if (r.Generation is not null) o["generation"] = r.Generation;
+        if (r.Generations is not null) o["generations"] = new JsonArray(r.Generations.Select(g => (JsonNode)g).ToArray());
         if (r.Filtered is not null) o["filtered"] = new JsonObject(r.Filtered.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
         o["scores"] = new JsonObject(r.Scores.Select(kv => KeyValuePair.Create(kv.Key, Num(kv.Value))));
         return o;
@@ -97,6 +99,8 @@ public static class ResultsWriter
             foreach (var (name, m, skipped) in rows)
                 sb.Append(c, $"| {name} | {t.NumFewshot} | {m.Metric} | {m.Value:0.0000} | {(double.IsFinite(m.Stderr) ? m.Stderr.ToString("0.0000", c) : "n/a")} | {m.N} | {skipped} |\n");
         }
+        var notes = run.Tasks.SelectMany(t => t.Units.SelectMany(u => u.Notes.Select(n => $"- {u.Name}: {n}\n"))).ToArray();
+        if (notes.Length > 0) sb.Append('\n').Append(string.Concat(notes));
         return sb.ToString();
     }
 }

@@ -19,7 +19,7 @@ public sealed record SkippedDoc(string File, long Line, string Reason)
 
 /// <summary>
 /// Reads benchmark files as they are published: CSV (RFC 4180, quoted fields may span lines; CMMLU's unnamed index
-/// column is kept as ""), JSON Lines, a JSON array, or Parquet (the Hub's exports; list columns become lists), each
+/// column is kept as ""), JSON Lines, a JSON array (or an object of records keyed by id), or Parquet (the Hub's exports; list columns become lists), each
 /// optionally gzip-compressed. A record that cannot be read is skipped with file, line and reason; a file that cannot
 /// be read at all is one skip with line 0.
 /// </summary>
@@ -153,8 +153,21 @@ public static class DocReader
     {
         using var reader = text;
         using var d = JsonDocument.Parse(reader.ReadToEnd());
-        if (d.RootElement.ValueKind != JsonValueKind.Array) { skipped.Add(new SkippedDoc(file, 0, "expected a JSON array of objects")); return; }
         long i = 0;
+        if (d.RootElement.ValueKind == JsonValueKind.Object)
+        {
+            // An object of records keyed by id (EQ-Bench's eq_bench_v2_questions_171.json): the key becomes field "key".
+            foreach (var p in d.RootElement.EnumerateObject())
+            {
+                i++;
+                if (p.Value.ValueKind != JsonValueKind.Object) { skipped.Add(new SkippedDoc(file, i, $"value of key '{p.Name}' is not an object (line = element number)")); continue; }
+                var fields = ToFields(p.Value);
+                fields.TryAdd("key", p.Name);
+                docs.Add(new EvalDoc(fields, file, i));
+            }
+            return;
+        }
+        if (d.RootElement.ValueKind != JsonValueKind.Array) { skipped.Add(new SkippedDoc(file, 0, "expected a JSON array of objects, or an object of objects keyed by id")); return; }
         foreach (var e in d.RootElement.EnumerateArray())
         {
             i++;

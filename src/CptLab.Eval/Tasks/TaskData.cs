@@ -57,12 +57,13 @@ public sealed class TaskData
         var files = new List<string>();
         var test = Read(_spec.TestSplit, subject, dataDir, skipped, files);
         var pool = new List<(EvalDoc Doc, int Gold, string Target, IReadOnlyList<string> Choices)>();
-        bool sameSplit = numFewshot > 0 && _spec.FewshotSplit == _spec.TestSplit;
+        bool sameSplit = numFewshot > 0 && _spec.FewshotSamples.Count == 0 && _spec.FewshotSplit == _spec.TestSplit;
         if (numFewshot > 0)
         {
-            if (_spec.FewshotSplit is null || !_spec.DataFiles.ContainsKey(_spec.FewshotSplit))
+            if (_spec.FewshotSamples.Count == 0 && (_spec.FewshotSplit is null || !_spec.DataFiles.ContainsKey(_spec.FewshotSplit)))
                 throw new CptLabException($"{_spec.File}: {numFewshot} shots asked for but the task has no few-shot split with data_files");
-            var shotDocs = sameSplit ? test : Read(_spec.FewshotSplit, subject, dataDir, skipped, files);
+            var shotDocs = _spec.FewshotSamples.Count > 0 ? Samples(skipped)
+                : sameSplit ? test : Read(_spec.FewshotSplit!, subject, dataDir, skipped, files);
             foreach (var d in shotDocs)
                 if (Resolve(d, subject, out var ch, out var gold, out var target, out _)) pool.Add((d, gold, target, ch));
             if (pool.Count < numFewshot + (sameSplit ? 1 : 0))
@@ -147,6 +148,24 @@ public sealed class TaskData
         files.Add(file);
         var (docs, bad) = DocReader.Read(file, _spec.Format);
         skipped.AddRange(bad);
-        return docs.Where(d => _spec.Where.All(w => Convert.ToString(d[w.Key], CultureInfo.InvariantCulture) == w.Value)).ToList();
+        return Processed(docs.Where(d => _spec.Where.All(w => Convert.ToString(d[w.Key], CultureInfo.InvariantCulture) == w.Value)), skipped);
+    }
+
+    /// <summary>fewshot_config.samples as documents of the task file (line = the sample's number).</summary>
+    List<EvalDoc> Samples(List<SkippedDoc> skipped) =>
+        Processed(_spec.FewshotSamples.Select((f, i) => new EvalDoc(f.ToDictionary(kv => kv.Key, kv => (object?)kv.Value), _spec.File, i + 1)), skipped);
+
+    /// <summary>The documents through the task's process_docs; one it cannot handle is skipped with its reason.</summary>
+    List<EvalDoc> Processed(IEnumerable<EvalDoc> docs, List<SkippedDoc> skipped)
+    {
+        if (_spec.ProcessDocs is not { } name) return docs.ToList();
+        var transform = DocProcessors.Get(name);
+        var output = new List<EvalDoc>();
+        foreach (var d in docs)
+        {
+            try { output.Add(transform(d)); }
+            catch (CptLabException e) { skipped.Add(new SkippedDoc(d.File, d.Line, $"process_docs {name}: {e.Message}")); }
+        }
+        return output;
     }
 }

@@ -64,6 +64,18 @@ public sealed record TaskSpec
     /// <summary>Only the documents whose fields equal these values (EmoBench's language).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Where { get; init; } = [];
     public string? Version { get; init; }
+    /// <summary>lm-eval's <c>unsafe_code</c>: the task runs model-written code, so it needs --allow-code-execution.</summary>
+    public bool UnsafeCode { get; init; }
+    /// <summary>lm-eval's <c>repeats</c>: generations per document (pass@k needs k or more).</summary>
+    public int Repeats { get; init; } = 1;
+    /// <summary>generation_kwargs do_sample / temperature / top_p: sampled generation; false = greedy.</summary>
+    public bool DoSample { get; init; }
+    public double Temperature { get; init; }
+    public double TopP { get; init; } = 1.0;
+    /// <summary>A document transform by name (lm-eval's <c>process_docs: !function utils.process_docs</c>), see <see cref="DocProcessors"/>.</summary>
+    public string? ProcessDocs { get; init; }
+    /// <summary>fewshot_config.samples: the shots written into the task file (minerva_math's four), used in order.</summary>
+    public IReadOnlyList<IReadOnlyDictionary<string, string>> FewshotSamples { get; init; } = [];
 
     /// <summary>Reads a task file strictly: an unknown key, a wrong type or a missing required key is refused with file:line.</summary>
     public static TaskSpec Load(string path)
@@ -121,14 +133,24 @@ public sealed record TaskSpec
             ProcessResults = y.String("process_results"),
             Where = y.Pairs("where"),
             Version = y.Section("metadata")?.String("version"),
+            UnsafeCode = y.Bool("unsafe_code") ?? false,
+            Repeats = y.Int("repeats") ?? 1,
+            DoSample = gen?.Bool("do_sample") ?? false,
+            Temperature = Number(gen, "temperature") ?? 0,
+            TopP = Number(gen, "top_p") ?? 1.0,
+            ProcessDocs = y.String("process_docs"),
+            FewshotSamples = fewshotConfig?.Sections("samples").Select(s => s.AllStrings()).ToArray() ?? [],
         };
-        if (gen is not null) { gen.Bool("do_sample"); gen.String("temperature"); }
         y.RejectUnknown();
 
         if (spec.FewshotSampler is not ("default" or "first_n"))
             throw y.Error("fewshot_config", $"sampler '{spec.FewshotSampler}' is not default or first_n");
         if (!spec.DataFiles.ContainsKey(spec.TestSplit)) throw y.Error("data_files", $"no files for the test split '{spec.TestSplit}'");
-        if (spec.NumFewshot > 0 && (spec.FewshotSplit is null || !spec.DataFiles.ContainsKey(spec.FewshotSplit)))
+        if (spec.Repeats < 1) throw y.Error("repeats", $"{spec.Repeats} must be at least 1");
+        if (spec.DoSample && !(spec.Temperature > 0)) throw y.Error("generation_kwargs", "do_sample is true but temperature is not above 0");
+        if (spec.ProcessDocs is { } pd && !DocProcessors.Names.Contains(pd))
+            throw y.Error("process_docs", $"'{pd}' is not a known document transform (known: {string.Join(", ", DocProcessors.Names)})");
+        if (spec.NumFewshot > 0 && spec.FewshotSamples.Count == 0 && (spec.FewshotSplit is null || !spec.DataFiles.ContainsKey(spec.FewshotSplit)))
             throw y.Error("fewshot_split", $"num_fewshot is {spec.NumFewshot} but data_files has no files for the few-shot split '{spec.FewshotSplit}'");
         if (spec.OutputType == OutputType.MultipleChoice && spec.DocToChoice is null && spec.DocToChoiceField is null)
             throw y.Error("doc_to_choice", "a multiple_choice task needs doc_to_choice (a list of templates or a list column's name)");
@@ -137,6 +159,10 @@ public sealed record TaskSpec
             throw y.Error("format", $"'{spec.Format}' is not csv, jsonl, json or parquet");
         return spec;
     }
+
+    static double? Number(YamlSection? s, string key) => s?.String(key) is not { } v ? null
+        : double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d
+        : throw s.Error(key, $"'{v}' is not a number");
 
     static FilterPipeline ReadFilter(YamlSection s)
     {

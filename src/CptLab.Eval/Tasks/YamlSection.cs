@@ -113,6 +113,15 @@ public sealed class YamlSection
         var n => throw Error(key, n.Start.Line, "expected a mapping of names to strings"),
     };
 
+    /// <summary>Every key of this mapping with its string value (a fewshot_config sample document); all are marked read.</summary>
+    public IReadOnlyDictionary<string, string> AllStrings()
+    {
+        var d = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, _) in _map.Children)
+            if (k is YamlScalarNode { Value: { } name }) d[name] = String(name) ?? "";
+        return d;
+    }
+
     YamlSection Child(YamlMappingNode m, string prefix)
     {
         var c = new YamlSection(m, File, Prefix + prefix);
