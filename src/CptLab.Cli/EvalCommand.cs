@@ -23,10 +23,11 @@ public static class EvalCommand
         var dtype = new Option<string>("--dtype") { Description = "auto (the faster on this machine), float32 or bfloat16.", DefaultValueFactory = _ => "auto" };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per forward pass.", DefaultValueFactory = _ => 8 };
         var seed = new Option<long>("--seed") { Description = "Few-shot sampler seed (lm-eval's fewshot_random_seed).", DefaultValueFactory = _ => 1234 };
+        var maxLength = new Option<int>("--max-length") { Description = "Longest model input in tokens (lm-eval's max_length; loglikelihood_rolling windows): default the model's context.", DefaultValueFactory = _ => 0 };
         var tasksDir = new Option<DirectoryInfo>("--tasks-dir") { Description = "Folder of task YAML files (default: the built-in ones)." };
         var cmd = new Command("eval", "Evaluate a model on benchmark tasks with lm-evaluation-harness semantics; writes results.json, samples.jsonl and results.md.")
         {
-            model, tasks, dataDir, limit, shots, outDir, dtype, batch, seed, tasksDir,
+            model, tasks, dataDir, limit, shots, outDir, dtype, batch, seed, tasksDir, maxLength,
         };
         cmd.SetAction(r => CliAction.Run(() =>
         {
@@ -35,7 +36,7 @@ public static class EvalCommand
             var registry = new TaskRegistry(r.GetValue(tasksDir)?.FullName ?? TaskRegistry.DefaultFolder);
             var (specs, subjects) = registry.Select(selection);
             TorchRuntime.Initialise();
-            using var backend = LocalModel.Open(dir.FullName, r.GetValue(dtype), r.GetValue(batch), w => Console.Error.WriteLine(w));
+            using var backend = LocalModel.Open(dir.FullName, r.GetValue(dtype), r.GetValue(batch), w => Console.Error.WriteLine(w), r.GetValue(maxLength));
             Console.Error.WriteLine($"model {backend.Name}: {DtypeNames.HfName(backend.Dtype)} ({backend.DtypeChoice?.Reason})");
             var options = new EvalOptions { DataDir = r.GetValue(dataDir)!.FullName, Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed) };
             EvalRun? run = null;

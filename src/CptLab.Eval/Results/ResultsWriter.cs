@@ -77,6 +77,8 @@ public static class ResultsWriter
             o["loglikelihoods"] = new JsonArray(r.LogLikelihoods!.Select(v => Num(v)).ToArray());
             o["gold"] = r.Gold;
         }
+        else if (r.LogLikelihoods is { Count: 1 } rolling) o["loglikelihood"] = Num(rolling[0]);   // loglikelihood_rolling: the whole document's
+        if (r.Counts is not null) foreach (var (k, v) in r.Counts) o[k] = v;
         if (r.Generation is not null) o["generation"] = r.Generation;
         if (r.Filtered is not null) o["filtered"] = new JsonObject(r.Filtered.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
         o["scores"] = new JsonObject(r.Scores.Select(kv => KeyValuePair.Create(kv.Key, Num(kv.Value))));
