@@ -23,6 +23,7 @@ public static class EvalCommand
         var dtype = new Option<string>("--dtype") { Description = "auto (the faster on this machine), float32 or bfloat16.", DefaultValueFactory = _ => "auto" };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per forward pass.", DefaultValueFactory = _ => 8 };
         var seed = new Option<long>("--seed") { Description = "Few-shot sampler seed (lm-eval's fewshot_random_seed).", DefaultValueFactory = _ => 1234 };
+        var maxLength = new Option<int>("--max-length") { Description = "Longest model input in tokens (lm-eval's max_length; loglikelihood_rolling windows): default the model's context.", DefaultValueFactory = _ => 0 };
         var tasksDir = new Option<DirectoryInfo>("--tasks-dir") { Description = "Folder of task YAML files (default: the built-in ones)." };
         var apiBase = new Option<string>("--api-base") { Description = "Evaluate a model behind an OpenAI-compatible server instead of --model: its API root, e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp, cptlab serve)." };
         var apiKey = new Option<string>("--api-key") { Description = "Bearer key for --api-base (default: $OPENAI_API_KEY); never written to the results." };
@@ -37,7 +38,7 @@ public static class EvalCommand
         var cmd = new Command("eval", "Evaluate a model on benchmark tasks with lm-evaluation-harness semantics; writes results.json, samples.jsonl and results.md.")
         {
             model, tasks, dataDir, limit, shots, outDir, dtype, batch, seed, tasksDir, apiBase, apiKey, modelName, tokenizer, chat, concurrency,
-            allowCode, numSamples, temperature, topP,
+            allowCode, numSamples, temperature, topP, maxLength,
         };
         cmd.SetAction(r => CliAction.Run(() =>
         {
@@ -53,7 +54,7 @@ public static class EvalCommand
                 AllowCodeExecution = r.GetValue(allowCode), NumSamples = r.GetValue(numSamples), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP),
             };
             Evaluator.Check(specs, options);   // before the model loads: refuse code execution without --allow-code-execution
-            using IEvalModel backend = url is null ? OpenLocal(dir!.FullName, r.GetValue(dtype), r.GetValue(batch))
+            using IEvalModel backend = url is null ? OpenLocal(dir!.FullName, r.GetValue(dtype), r.GetValue(batch), r.GetValue(maxLength))
                 : OpenApi(url, r.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("OPENAI_API_KEY"), r.GetValue(modelName), r.GetValue(tokenizer), r.GetValue(chat), r.GetValue(concurrency));
             EvalRun? run = null;
             if (Console.IsErrorRedirected)
@@ -76,13 +77,62 @@ public static class EvalCommand
             return 0;
         }));
         cmd.Subcommands.Add(List(tasksDir));
+        cmd.Subcommands.Add(Compare());
+        cmd.Subcommands.Add(RescoreCommand(tasksDir));
         return cmd;
     }
 
-    static LocalModel OpenLocal(string dir, string? dtype, int batch)
+    static Command Compare()
+    {
+        var a = new Argument<FileInfo>("A") { Description = "results.json of run A (its samples.jsonl beside it)." };
+        var b = new Argument<FileInfo>("B") { Description = "results.json of run B." };
+        var cmd = new Command("compare", "Per task, subject and metric: A, B, B − A and a paired test over the documents (McNemar exact for 0/1 scores, paired t otherwise).") { a, b };
+        cmd.SetAction(r => CliAction.Run(() =>
+        {
+            var rows = RunComparison.Compare(r.GetValue(a)!.FullName, r.GetValue(b)!.FullName);
+            var table = new Table().AddColumns("task", "subject", "metric", "A", "B", "B − A", "n", "test", "p");
+            foreach (var row in rows)
+                table.AddRow(Markup.Escape(row.Task), Markup.Escape(row.Unit == row.Task ? "" : row.Unit), Markup.Escape(row.Metric), RunComparison.Format(row.A), RunComparison.Format(row.B),
+                    (row.Delta >= 0 ? "+" : "") + RunComparison.Format(row.Delta), row.Pairs.ToString(CultureInfo.InvariantCulture), row.Test,
+                    double.IsFinite(row.PValue) ? row.PValue.ToString("0.0000", CultureInfo.InvariantCulture) : "n/a");
+            AnsiConsole.Write(table);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static Command RescoreCommand(Option<DirectoryInfo> tasksDir)
+    {
+        var task = new Option<string>("--task") { Description = "The task (or task_subject) the predictions are for.", Required = true };
+        var predictions = new Option<FileInfo>("--predictions") { Description = "JSONL: doc (or doc_id), task for a task with subjects, and generation | loglikelihoods | loglikelihood (or lm-eval's resps). A samples.jsonl is one.", Required = true };
+        var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "Folder holding the task's dataset_path.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("..", "shared", "data")) };
+        var limit = new Option<int?>("--limit") { Description = "Only the first N documents of each task or subject (as the run that made the predictions)." };
+        var shots = new Option<int?>("--num-fewshot") { Description = "Few-shot count of the run that made the predictions (it shapes the prompts recorded)." };
+        var seed = new Option<long>("--seed") { Description = "Few-shot sampler seed of that run.", DefaultValueFactory = _ => 1234 };
+        var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder for results.json, samples.jsonl and results.md.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("out", "eval-rescore")) };
+        var cmd = new Command("rescore", "Score predictions made elsewhere (no model) with the task's filters and metrics, as `cptlab eval` scores them.")
+        {
+            task, predictions, dataDir, limit, shots, seed, outDir, tasksDir,
+        };
+        cmd.SetAction(r => CliAction.Run(() =>
+        {
+            var registry = new TaskRegistry(r.GetValue(tasksDir)?.FullName ?? TaskRegistry.DefaultFolder);
+            var (specs, subjects) = registry.Select(r.GetValue(task)!);
+            if (specs.Count != 1) throw new Core.CptLabException($"--task {r.GetValue(task)} selects {specs.Count} tasks ({string.Join(", ", specs.Select(t => t.Task))}); rescore one at a time");
+            var options = new EvalOptions { DataDir = r.GetValue(dataDir)!.FullName, Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed) };
+            var run = Rescore.Run(specs[0], r.GetValue(predictions)!.FullName, options, subjects.GetValueOrDefault(specs[0].Task));
+            ResultsWriter.Write(run, r.GetValue(outDir)!.FullName);
+            Console.Write(ResultsWriter.Markdown(run));
+            Console.WriteLine($"wrote {Path.Combine(r.GetValue(outDir)!.FullName, ResultsWriter.ResultsFile)} ({run.Samples.Count} samples)");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static LocalModel OpenLocal(string dir, string? dtype, int batch, int maxLength)
     {
         TorchRuntime.Initialise();
-        var backend = LocalModel.Open(dir, dtype, batch, w => Console.Error.WriteLine(w));
+        var backend = LocalModel.Open(dir, dtype, batch, w => Console.Error.WriteLine(w), maxLength);
         Console.Error.WriteLine($"model {backend.Name}: {DtypeNames.HfName(backend.Dtype)} ({backend.DtypeChoice?.Reason})");
         return backend;
     }

@@ -50,6 +50,8 @@ public sealed record SampleRecord(string Task, int Doc, string File, long Line, 
 {
     /// <summary>Every generation of the document when the task made more than one (repeats / --num-samples).</summary>
     public IReadOnlyList<string>? Generations { get; init; }
+    /// <summary>A loglikelihood_rolling document's counts: tokens scored, words and UTF-8 bytes of its text.</summary>
+    public IReadOnlyDictionary<string, long>? Counts { get; init; }
 }
 
 /// <summary>A whole evaluation: what was run, on what, and every sample.</summary>
@@ -84,7 +86,8 @@ public static class Evaluator
             {
                 OutputType.MultipleChoice => RunMultipleChoice(model, spec, units, samples, Stage(progress, spec.Task), cancellation),
                 OutputType.GenerateUntil => RunGenerate(model, spec, units, samples, Stage(progress, spec.Task), cancellation, options),
-                _ => throw new CptLabException($"{spec.File}: output_type loglikelihood_rolling is not implemented yet (multiple_choice and generate_until are)"),
+                OutputType.LoglikelihoodRolling => RunRolling(model, spec, units, samples, Stage(progress, spec.Task), cancellation),
+                _ => throw new CptLabException($"{spec.File}: output_type {spec.OutputType} is not implemented"),
             };
             var aggregate = spec.Subjects.Count == 0 ? [] : Aggregate(unitResults, spec.WeightBySize);
             results.Add(new TaskResult(spec.Task, spec.File, spec.FileHash, spec.Version, shots, unitResults, aggregate));
@@ -152,6 +155,15 @@ public static class Evaluator
             foreach (var d in u.Docs)
                 foreach (var c in d.Choices) requests.Add(new LoglikelihoodRequest(d.Prompt, spec.TargetDelimiter + c));
         var lls = model.Loglikelihood(requests, progress, ct);
+        return ScoreMultipleChoice(spec, units, lls.Select(r => r.LogLikelihood).ToArray(), samples);
+    }
+
+    /// <summary>
+    /// Scores multiple-choice documents from their choices' log-likelihoods (all documents' choices in order): what a
+    /// run computes after the model, and what `eval rescore` computes from given log-likelihoods.
+    /// </summary>
+    public static List<UnitResult> ScoreMultipleChoice(TaskSpec spec, IReadOnlyList<TaskUnit> units, IReadOnlyList<double> lls, List<SampleRecord> samples)
+    {
         var processor = spec.ProcessResults is { } name ? ResultProcessors.Get(name, spec.File) : null;
         int next = 0;
         var output = new List<UnitResult>();
@@ -160,7 +172,7 @@ public static class Evaluator
             var perMetric = spec.Metrics.ToDictionary(m => m.Metric, _ => new List<double>());
             foreach (var d in u.Docs)
             {
-                var ll = lls.Skip(next).Take(d.Choices.Count).Select(r => r.LogLikelihood).ToArray();
+                var ll = lls.Skip(next).Take(d.Choices.Count).ToArray();
                 next += d.Choices.Count;
                 var scores = new Dictionary<string, double>();
                 if (processor is not null) foreach (var (k, v) in processor(new ProcessInput(d, null, ll)).Metrics) scores[k] = v;
@@ -195,6 +207,13 @@ public static class Evaluator
         if (spec.ProcessResults is { } batchName && ResultProcessors.GetBatch(batchName) is { } batch)
             return RunBatchScored(spec, units, samples, options, repeats, all, batch);
         var generations = Enumerable.Range(0, all.Count / repeats).Select(i => all[i * repeats]).ToArray(); // take_first
+        return ScoreGenerations(spec, units, generations, samples);
+    }
+
+
+    /// <summary>Scores generations (one per document, in order) through the task's filters and metrics: a run's path and `eval rescore`'s.</summary>
+    public static List<UnitResult> ScoreGenerations(TaskSpec spec, IReadOnlyList<TaskUnit> units, IReadOnlyList<string> generations, List<SampleRecord> samples)
+    {
         var processor = spec.ProcessResults is { } name ? ResultProcessors.Get(name, spec.File) : null;
         var pipelines = spec.Filters.Count > 0 ? spec.Filters : [new FilterPipeline("none", [new FilterStep("take_first")])];
         int next = 0;
@@ -259,6 +278,41 @@ public static class Evaluator
             }
             var unit = Unit(u, perMetric.Select(kv => (kv.Key, (IReadOnlyList<double>)kv.Value)));
             output.Add(unit with { Metrics = [.. unit.Metrics, .. scored.UnitMetrics], Notes = scored.Notes });
+        }
+        return output;
+    }
+
+    static List<UnitResult> RunRolling(IEvalModel model, TaskSpec spec, IReadOnlyList<TaskUnit> units, List<SampleRecord> samples, IProgress<EvalProgress>? progress, CancellationToken ct)
+    {
+        var results = model.LoglikelihoodRolling(units.SelectMany(u => u.Docs).Select(d => d.Target).ToArray(), progress, ct);
+        return ScoreRolling(spec, units, results, samples);
+    }
+
+    /// <summary>
+    /// Scores whole documents from their rolling log-likelihoods (lm-eval's loglikelihood_rolling): bytes and words
+    /// counted on the document text, the aggregate weighted by them (<see cref="Perplexity"/>).
+    /// </summary>
+    public static List<UnitResult> ScoreRolling(TaskSpec spec, IReadOnlyList<TaskUnit> units, IReadOnlyList<LoglikelihoodResult> results, List<SampleRecord> samples)
+    {
+        int next = 0;
+        var output = new List<UnitResult>();
+        foreach (var u in units)
+        {
+            var docs = new List<(double LogLikelihood, long Words, long Bytes)>();
+            foreach (var d in u.Docs)
+            {
+                var r = results[next++];
+                long words = Perplexity.CountWords(d.Target), bytes = Perplexity.CountBytes(d.Target);
+                docs.Add((r.LogLikelihood, words, bytes));
+                var scores = spec.Metrics.ToDictionary(m => m.Metric, m => Perplexity.PerDocument(m.Metric, r.LogLikelihood, words, bytes));
+                samples.Add(new SampleRecord(u.Name, d.Index, d.Doc.File, d.Doc.Line, d.Prompt, d.Target, null, [r.LogLikelihood], null, null, null, scores)
+                {
+                    Counts = new Dictionary<string, long> { ["tokens"] = r.Tokens, ["words"] = words, ["bytes"] = bytes },
+                });
+            }
+            // lm-eval reports no stderr for these aggregations (they are not means).
+            var metrics = docs.Count == 0 ? [] : spec.Metrics.Select(m => new MetricValue(m.Metric, Perplexity.Aggregate(m.Metric, docs), double.NaN, docs.Count)).ToArray();
+            output.Add(new UnitResult(u.Name, u.Docs.Count, metrics, u.Skipped, u.Files));
         }
         return output;
     }

@@ -60,10 +60,15 @@ public sealed class TextCleaner(CleaningOptions options)
         {
             Text = text,
             ExactHash = XxHash64.HashToUInt64(keyBytes),
-            SplitValue = (XxHash64.HashToUInt64(keyBytes, seed: 0x5EED_5A17) >> 11) * (1.0 / (1UL << 53)),
+            SplitValue = SplitValueOfKey(keyBytes),
             Signature = Options.NearDedup ? _minHasher.Signature(key) : null,
         };
     }
+
+    /// <summary>The split value of a cleaned text (<see cref="Normalize"/>'s output): below the validation fraction it is held out.</summary>
+    public static double SplitValueOf(string cleanedText) => SplitValueOfKey(MemoryMarshal.AsBytes(DedupKey(cleanedText).AsSpan()));
+
+    static double SplitValueOfKey(ReadOnlySpan<byte> keyBytes) => (XxHash64.HashToUInt64(keyBytes, seed: 0x5EED_5A17) >> 11) * (1.0 / (1UL << 53));
 
     /// <summary>NFC, controls removed (keeping \t and \n; \r\n and \r become \n), outer whitespace trimmed.</summary>
     public static string Normalize(string raw)

@@ -30,4 +30,12 @@ public interface IEvalModel : IDisposable
     IReadOnlyList<LoglikelihoodResult> Loglikelihood(IReadOnlyList<LoglikelihoodRequest> requests, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default);
 
     IReadOnlyList<string> GenerateUntil(IReadOnlyList<GenerateUntilRequest> requests, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default);
+
+    /// <summary>
+    /// lm-eval's loglikelihood_rolling: the summed log-probability of every token of each whole text (tokenized without
+    /// BOS; the first token predicted from the prefix token BOS), over rolling windows of the backend's maximum length
+    /// (<see cref="RollingWindows"/>). A backend that cannot score whole texts leaves this default.
+    /// </summary>
+    IReadOnlyList<LoglikelihoodResult> LoglikelihoodRolling(IReadOnlyList<string> texts, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default) =>
+        throw new NotSupportedException($"{Name}: this backend does not score whole documents (loglikelihood_rolling); use the in-process backend (--model DIR)");
 }

@@ -41,7 +41,7 @@ public sealed class LocalModel : IEvalModel
     }
 
     /// <summary>Loads a model folder: weights in the dtype asked for (auto: the faster on this machine) and its tokenizer.</summary>
-    public static LocalModel Open(string dir, string? dtype = "auto", int batchSize = 8, Action<string>? warn = null)
+    public static LocalModel Open(string dir, string? dtype = "auto", int batchSize = 8, Action<string>? warn = null, int maxLength = 0)
     {
         var asked = ComputePrecision.IsAuto(dtype) ? (ScalarType?)null
             : DtypeNames.Parse(dtype!) ?? throw new CptLabException($"dtype '{dtype}' is not one of auto, float32, bfloat16");
@@ -49,7 +49,7 @@ public sealed class LocalModel : IEvalModel
         var tokenizer = TextTokenizer.Load(dir);
         var model = HfCheckpoint.Load(dir, choice.Dtype);
         model.eval();
-        return new LocalModel(model, tokenizer, Path.GetFullPath(dir), batchSize, ownsModel: true) { DtypeChoice = choice };
+        return new LocalModel(model, tokenizer, Path.GetFullPath(dir), batchSize, ownsModel: true) { DtypeChoice = choice, MaxLength = maxLength };
     }
 
     public string Name { get; }
@@ -60,7 +60,15 @@ public sealed class LocalModel : IEvalModel
     public bool ShareRows { get; init; } = true;
     /// <summary>Forward rows run so far (a shared row counts once): what the one-pass A/B/C/D path saves.</summary>
     public int RowsForwarded { get; private set; }
-    int MaxLength => _model.Config.MaxPositionEmbeddings;
+    readonly int _maxLength;
+
+    /// <summary>The longest model input (lm-eval's max_length): the model's context unless set lower (<c>--max-length</c>; 0 = the model's).</summary>
+    public int MaxLength
+    {
+        get => _maxLength == 0 ? _model.Config.MaxPositionEmbeddings : _maxLength;
+        init => _maxLength = value >= 0 && value <= _model.Config.MaxPositionEmbeddings ? value
+            : throw new CptLabException($"max length {value} must be between 1 and the model's context of {_model.Config.MaxPositionEmbeddings} tokens");
+    }
 
     /// <summary>The token ids of a text with BOS first, as the model's Hugging Face tokenizer encodes by default.</summary>
     public List<int> Encode(string text) => PairEncoding.Encode(_tokenizer, text);
@@ -70,6 +78,35 @@ public sealed class LocalModel : IEvalModel
 
     public IReadOnlyList<LoglikelihoodResult> Loglikelihood(IReadOnlyList<LoglikelihoodRequest> requests, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default) =>
         ScoreTokens(requests.Select(r => EncodePair(r.Context, r.Continuation)).ToArray(), progress, cancellation);
+
+    /// <summary>
+    /// lm-eval's HFLM.loglikelihood_rolling: each text tokenized without BOS, cut into <see cref="RollingWindows"/> of
+    /// <see cref="MaxLength"/> with BOS (EOS for a tokenizer without one) as the prefix token, every window scored as a
+    /// request (batched across texts), the windows' log-likelihoods summed per text. An empty text scores 0 over 0 tokens.
+    /// </summary>
+    public IReadOnlyList<LoglikelihoodResult> LoglikelihoodRolling(IReadOnlyList<string> texts, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        int prefix = _tokenizer.BosId ?? _tokenizer.EosId;
+        var windows = new List<TokenRequest>();
+        var owner = new List<int>();
+        for (int i = 0; i < texts.Count; i++)
+        {
+            var ids = new List<int>();
+            _tokenizer.Encode(texts[i], ids);
+            foreach (var w in RollingWindows.Windows(ids, prefix, MaxLength)) { windows.Add(w); owner.Add(i); }
+        }
+        var scored = ScoreTokens(windows, progress, cancellation);
+        var ll = new double[texts.Count];
+        var tokens = new int[texts.Count];
+        var greedy = Enumerable.Repeat(true, texts.Count).ToArray();
+        for (int w = 0; w < windows.Count; w++)
+        {
+            ll[owner[w]] += scored[w].LogLikelihood;
+            tokens[owner[w]] += scored[w].Tokens;
+            greedy[owner[w]] &= scored[w].IsGreedy;
+        }
+        return Enumerable.Range(0, texts.Count).Select(i => new LoglikelihoodResult(ll[i], greedy[i], tokens[i])).ToArray();
+    }
 
     /// <summary>Scores tokenized requests: batched, long-first, shared rows; results in request order.</summary>
     public IReadOnlyList<LoglikelihoodResult> ScoreTokens(IReadOnlyList<TokenRequest> requests, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default)
@@ -137,12 +174,21 @@ public sealed class LocalModel : IEvalModel
                 }
             }
         }
-        var h = hidden[tensor(rowIdx.ToArray(), ScalarType.Int64, device), tensor(posIdx.ToArray(), ScalarType.Int64, device)]; // (N, C)
-        var logits = F.linear(h, _model.HeadWeight).to(ScalarType.Float32);                             // (N, V)
-        var logp = F.log_softmax(logits, -1);                                                            // (N, V)
-        var tgt = tensor(targets.ToArray(), ScalarType.Int64, device).unsqueeze(1);                      // (N, 1)
-        var picked = logp.gather(1, tgt).squeeze(1).to(ScalarType.Float64).cpu().data<double>().ToArray(); // (N)
-        var greedy = logp.argmax(1).eq(tgt.squeeze(1)).cpu().data<bool>().ToArray();                    // (N)
+        // The head in chunks of positions: a rolling window scores every position, and (T, V) float32 logits of a
+        // long window with Llama-3's vocabulary would be gigabytes.
+        var picked = new double[targets.Count];
+        var greedy = new bool[targets.Count];
+        for (int c0 = 0; c0 < targets.Count; c0 += HeadChunk)
+        {
+            using var chunkScope = NewDisposeScope();
+            int n = Math.Min(HeadChunk, targets.Count - c0);
+            var h = hidden[tensor(rowIdx.GetRange(c0, n).ToArray(), ScalarType.Int64, device), tensor(posIdx.GetRange(c0, n).ToArray(), ScalarType.Int64, device)]; // (n, C)
+            var logits = F.linear(h, _model.HeadWeight).to(ScalarType.Float32);                            // (n, V)
+            var logp = F.log_softmax(logits, -1);                                                           // (n, V)
+            var tgt = tensor(targets.GetRange(c0, n).ToArray(), ScalarType.Int64, device).unsqueeze(1);     // (n, 1)
+            logp.gather(1, tgt).squeeze(1).to(ScalarType.Float64).cpu().data<double>().CopyTo(picked, c0); // (n)
+            logp.argmax(1).eq(tgt.squeeze(1)).cpu().data<bool>().CopyTo(greedy, c0);                      // (n)
+        }
         foreach (var (q, s, n) in spans)
         {
             double sum = 0;
@@ -151,6 +197,8 @@ public sealed class LocalModel : IEvalModel
             results[q] = new LoglikelihoodResult(sum, all, n);
         }
     }
+
+    const int HeadChunk = 1024;
 
     public IReadOnlyList<string> GenerateUntil(IReadOnlyList<GenerateUntilRequest> requests, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default)
     {

@@ -136,6 +136,14 @@ public sealed class OpenAiModel : IEvalModel
         {
             var r = requests[i];
             var body = new JsonObject { ["model"] = Name, ["max_tokens"] = r.MaxGenToks, ["temperature"] = 0, ["seed"] = _options.Seed };
+            if (r.Sampling is { } sampling)
+            {
+                // Sampled generation (--num-samples): the request's own temperature, nucleus, top-k and seed, so each sample draws differently.
+                body["temperature"] = sampling.Temperature;
+                body["top_p"] = sampling.TopP;
+                if (sampling.TopK > 0) body["top_k"] = sampling.TopK; // not OpenAI's, but vLLM, llama.cpp and cptlab serve read it
+                body["seed"] = (long)(sampling.Seed & long.MaxValue);
+            }
             var stop = r.Until.Where(u => u.Length > 0).Distinct().Take(MaxStopStrings).ToArray();
             if (stop.Length > 0) body["stop"] = new JsonArray(stop.Select(s => (JsonNode)s).ToArray());
             string url;

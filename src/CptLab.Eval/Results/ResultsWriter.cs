@@ -79,6 +79,8 @@ public static class ResultsWriter
             o["loglikelihoods"] = new JsonArray(r.LogLikelihoods!.Select(v => Num(v)).ToArray());
             o["gold"] = r.Gold;
         }
+        else if (r.LogLikelihoods is { Count: 1 } rolling) o["loglikelihood"] = Num(rolling[0]);   // loglikelihood_rolling: the whole document's
+        if (r.Counts is not null) foreach (var (k, v) in r.Counts) o[k] = v;
         if (r.Generation is not null) o["generation"] = r.Generation;
         if (r.Generations is not null) o["generations"] = new JsonArray(r.Generations.Select(g => (JsonNode)g).ToArray());
         if (r.Filtered is not null) o["filtered"] = new JsonObject(r.Filtered.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));

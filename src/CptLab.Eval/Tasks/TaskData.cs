@@ -76,6 +76,13 @@ public sealed class TaskData
         {
             if (limit is { } l && prepared.Count >= l) break;
             if (!Resolve(doc, subject, out var choices, out var gold, out var target, out var why)) { skipped.Add(new SkippedDoc(doc.File, doc.Line, why!)); continue; }
+            if (_spec.HeldOutFraction is { } heldOut)
+            {
+                // The text as `cptlab data prepare` cleans it, kept only when prepare would have held it out.
+                target = Data.Cleaning.TextCleaner.Normalize(target);
+                if (Data.Cleaning.TextCleaner.SplitValueOf(target) >= heldOut) continue;
+            }
+            if (_spec.OutputType == OutputType.LoglikelihoodRolling && target.Length == 0) { skipped.Add(new SkippedDoc(doc.File, doc.Line, "empty document text")); continue; }
             string text;
             try { text = _text.Render(doc, subject); }
             catch (TemplateException e) { skipped.Add(new SkippedDoc(doc.File, doc.Line, e.Message)); continue; }

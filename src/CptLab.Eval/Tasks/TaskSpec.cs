@@ -76,6 +76,11 @@ public sealed record TaskSpec
     public string? ProcessDocs { get; init; }
     /// <summary>fewshot_config.samples: the shots written into the task file (minerva_math's four), used in order.</summary>
     public IReadOnlyList<IReadOnlyDictionary<string, string>> FewshotSamples { get; init; } = [];
+    /// <summary>
+    /// Only the documents `cptlab data prepare --validation-fraction F` holds out (their split hash below F), each as the
+    /// cleaner leaves it: how a loglikelihood_rolling task reads the held-out text of a training corpus.
+    /// </summary>
+    public double? HeldOutFraction { get; init; }
 
     /// <summary>Reads a task file strictly: an unknown key, a wrong type or a missing required key is refused with file:line.</summary>
     public static TaskSpec Load(string path)
@@ -140,6 +145,10 @@ public sealed record TaskSpec
             TopP = Number(gen, "top_p") ?? 1.0,
             ProcessDocs = y.String("process_docs"),
             FewshotSamples = fewshotConfig?.Sections("samples").Select(s => s.AllStrings()).ToArray() ?? [],
+            HeldOutFraction = y.String("held_out_fraction") is { } hf
+                ? double.TryParse(hf, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var f) && f is > 0 and <= 1 ? f
+                    : throw y.Error("held_out_fraction", $"'{hf}' is not a number in (0, 1]")
+                : null,
         };
         y.RejectUnknown();
 
@@ -155,6 +164,8 @@ public sealed record TaskSpec
         if (spec.OutputType == OutputType.MultipleChoice && spec.DocToChoice is null && spec.DocToChoiceField is null)
             throw y.Error("doc_to_choice", "a multiple_choice task needs doc_to_choice (a list of templates or a list column's name)");
         if (spec.Metrics.Count == 0) throw y.Error("metric_list", "no metrics: give at least one (acc, acc_norm, exact_match, or a process_results metric)");
+        if (spec.OutputType == OutputType.LoglikelihoodRolling && spec.Metrics.FirstOrDefault(m => !Scoring.Perplexity.Metrics.Contains(m.Metric)) is { } bad)
+            throw y.Error("metric_list", $"metric '{bad.Metric}' is not one a loglikelihood_rolling task computes ({string.Join(", ", Scoring.Perplexity.Metrics)})");
         if (spec.Format is not (null or "csv" or "jsonl" or "json" or "parquet"))
             throw y.Error("format", $"'{spec.Format}' is not csv, jsonl, json or parquet");
         return spec;
@@ -187,7 +198,8 @@ public sealed record TaskSpec
             IgnorePunctuation = s.Bool("ignore_punctuation") ?? false,
             RegexesToIgnore = s.Strings("regexes_to_ignore") ?? [],
         };
-        if (m.Aggregation != "mean") throw s.Error("aggregation", $"'{m.Aggregation}' is not supported (mean is)");
+        if (m.Aggregation is not ("mean" or "weighted_perplexity" or "bits_per_byte"))
+            throw s.Error("aggregation", $"'{m.Aggregation}' is not supported (mean, weighted_perplexity and bits_per_byte are)");
         return m;
     }
 }
