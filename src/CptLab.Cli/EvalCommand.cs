@@ -74,6 +74,9 @@ public static class EvalCommand
             ResultsWriter.Write(run!, r.GetValue(outDir)!.FullName);
             Console.Write(ResultsWriter.Markdown(run!));
             Console.WriteLine($"wrote {Path.Combine(r.GetValue(outDir)!.FullName, ResultsWriter.ResultsFile)} ({run!.Samples.Count} samples, {run.WallSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s)");
+            if (backend is LocalModel local && local.TokensForwarded > 0)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"log-likelihoods: {local.TokensForwarded:N0} tokens in {local.RowsForwarded:N0} rows, {local.TokensForwarded / run.WallSeconds:N0} tokens/s over the run's wall time"));
             return 0;
         }));
         cmd.Subcommands.Add(List(tasksDir));

@@ -60,6 +60,8 @@ public sealed class LocalModel : IEvalModel
     public bool ShareRows { get; init; } = true;
     /// <summary>Forward rows run so far (a shared row counts once): what the one-pass A/B/C/D path saves.</summary>
     public int RowsForwarded { get; private set; }
+    /// <summary>Tokens of the rows forwarded for log-likelihoods (padding not counted): what the throughput benchmark divides by.</summary>
+    public long TokensForwarded { get; private set; }
     readonly int _maxLength;
 
     /// <summary>The longest model input (lm-eval's max_length): the model's context unless set lower (<c>--max-length</c>; 0 = the model's).</summary>
@@ -137,6 +139,7 @@ public sealed class LocalModel : IEvalModel
             var batch = order[start..Math.Min(order.Length, start + BatchSize)];
             ScoreBatch(batch, rows, byRow, requests, results);
             RowsForwarded += batch.Length;
+            TokensForwarded += batch.Sum(b => (long)rows[b].Length);
             done += batch.Sum(b => byRow[b].Length);
             progress?.Report(new EvalProgress("loglikelihood", done, requests.Count));
         }
