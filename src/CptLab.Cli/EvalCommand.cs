@@ -16,7 +16,7 @@ public static class EvalCommand
     {
         var model = new Option<DirectoryInfo>("--model") { Description = "Model directory: config.json, safetensors weights, tokenizer.json." };
         var tasks = new Option<string>("--tasks") { Description = "Comma-separated tasks: a task (cmmlu), a subject (cmmlu_agronomy) or a prefix (emobench). `cptlab eval tasks` lists them." };
-        var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "Folder holding each task's dataset_path (the benchmark files as published).", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("..", "shared", "data")) };
+        var dataDir = DataDirOption("Folders holding each task's dataset_path (the benchmark files as published), ':'-separated, searched in order.");
         var limit = new Option<int?>("--limit") { Description = "Only the first N documents of each task or subject." };
         var shots = new Option<int?>("--num-fewshot") { Description = "Few-shot examples per prompt, overriding each task's num_fewshot." };
         var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder for results.json, samples.jsonl and results.md.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("out", "eval")) };
@@ -50,7 +50,7 @@ public static class EvalCommand
             var (specs, subjects) = registry.Select(selection);
             var options = new EvalOptions
             {
-                DataDir = r.GetValue(dataDir)!.FullName, Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed),
+                DataDir = FullPaths(r.GetValue(dataDir)!), Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed),
                 AllowCodeExecution = r.GetValue(allowCode), NumSamples = r.GetValue(numSamples), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP),
             };
             Evaluator.Check(specs, options);   // before the model loads: refuse code execution without --allow-code-execution
@@ -108,7 +108,7 @@ public static class EvalCommand
     {
         var task = new Option<string>("--task") { Description = "The task (or task_subject) the predictions are for.", Required = true };
         var predictions = new Option<FileInfo>("--predictions") { Description = "JSONL: doc (or doc_id), task for a task with subjects, and generation | loglikelihoods | loglikelihood (or lm-eval's resps). A samples.jsonl is one.", Required = true };
-        var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "Folder holding the task's dataset_path.", DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("..", "shared", "data")) };
+        var dataDir = DataDirOption("Folders holding the task's dataset_path, ':'-separated, searched in order.");
         var limit = new Option<int?>("--limit") { Description = "Only the first N documents of each task or subject (as the run that made the predictions)." };
         var shots = new Option<int?>("--num-fewshot") { Description = "Few-shot count of the run that made the predictions (it shapes the prompts recorded)." };
         var seed = new Option<long>("--seed") { Description = "Few-shot sampler seed of that run.", DefaultValueFactory = _ => 1234 };
@@ -122,7 +122,7 @@ public static class EvalCommand
             var registry = new TaskRegistry(r.GetValue(tasksDir)?.FullName ?? TaskRegistry.DefaultFolder);
             var (specs, subjects) = registry.Select(r.GetValue(task)!);
             if (specs.Count != 1) throw new Core.CptLabException($"--task {r.GetValue(task)} selects {specs.Count} tasks ({string.Join(", ", specs.Select(t => t.Task))}); rescore one at a time");
-            var options = new EvalOptions { DataDir = r.GetValue(dataDir)!.FullName, Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed) };
+            var options = new EvalOptions { DataDir = FullPaths(r.GetValue(dataDir)!), Limit = r.GetValue(limit), NumFewshot = r.GetValue(shots), Seed = r.GetValue(seed) };
             var run = Rescore.Run(specs[0], r.GetValue(predictions)!.FullName, options, subjects.GetValueOrDefault(specs[0].Task));
             ResultsWriter.Write(run, r.GetValue(outDir)!.FullName);
             Console.Write(ResultsWriter.Markdown(run));
@@ -131,6 +131,16 @@ public static class EvalCommand
         }));
         return cmd;
     }
+
+    /// <summary>--data-dir: the shared benchmark data, then the demo corpora (bpb_en, bpb_zh) when run from the repository.</summary>
+    static Option<string> DataDirOption(string description) => new("--data-dir")
+    {
+        Description = description,
+        DefaultValueFactory = _ => string.Join(Path.PathSeparator, Path.Combine("..", "shared", "data"), Path.Combine(".cache", "corpora")),
+    };
+
+    static string FullPaths(string folders) =>
+        string.Join(Path.PathSeparator, folders.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Select(Path.GetFullPath));
 
     static LocalModel OpenLocal(string dir, string? dtype, int batch, int maxLength)
     {

@@ -148,10 +148,12 @@ public sealed class TaskData
 
     List<EvalDoc> Read(string split, Subject? subject, string dataDir, List<SkippedDoc> skipped, List<string> files)
     {
-        var folder = Path.Combine(dataDir, _spec.DatasetPath);
-        var candidates = _spec.DataFiles[split].Select(p => Path.Combine(folder, Render(new DocTemplate(p, $"{_spec.File}: data_files.{split}"), null, subject))).ToArray();
+        // dataDir may list several folders (':'-separated, as PATH): the task's files are taken from the first that has them.
+        var relative = _spec.DataFiles[split].Select(p => Render(new DocTemplate(p, $"{_spec.File}: data_files.{split}"), null, subject)).ToArray();
+        var candidates = dataDir.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .SelectMany(d => relative.Select(r => Path.Combine(d, _spec.DatasetPath, r))).ToArray();
         var file = candidates.FirstOrDefault(File.Exists)
-            ?? throw new CptLabException($"{_spec.Task}: no {split} file: looked for {string.Join(" and ", candidates)}; pass --data-dir with the folder that holds {_spec.DatasetPath}/");
+            ?? throw new CptLabException($"{_spec.Task}: no {split} file: looked for {string.Join(" and ", candidates)}; pass --data-dir with the folder that holds {_spec.DatasetPath}/ (several folders: separated by '{Path.PathSeparator}')");
         files.Add(file);
         var (docs, bad) = DocReader.Read(file, _spec.Format);
         skipped.AddRange(bad);
