@@ -37,5 +37,5 @@ public interface IEvalModel : IDisposable
     /// (<see cref="RollingWindows"/>). A backend that cannot score whole texts leaves this default.
     /// </summary>
     IReadOnlyList<LoglikelihoodResult> LoglikelihoodRolling(IReadOnlyList<string> texts, IProgress<EvalProgress>? progress = null, CancellationToken cancellation = default) =>
-        throw new NotSupportedException($"{Name}: this backend does not score whole documents (loglikelihood_rolling); use the in-process backend (--model DIR)");
+        throw new Core.CptLabException($"{Name}: this backend does not score whole documents (loglikelihood_rolling); use the in-process backend (--model DIR)");
 }

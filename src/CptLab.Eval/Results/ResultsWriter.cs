@@ -33,6 +33,9 @@ public static class ResultsWriter
 
     static JsonNode? Num(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;
 
+    /// <summary>A table value: four decimals, or E-notation past a million (word perplexities of near-random models).</summary>
+    static string Show(double v, IFormatProvider c) => Math.Abs(v) >= 1e6 ? v.ToString("0.000E+0", c) : v.ToString("0.0000", c);
+
     static JsonObject Metric(MetricValue m) => new() { ["metric"] = m.Metric, ["value"] = Num(m.Value), ["stderr"] = Num(m.Stderr), ["n"] = m.N };
 
     public static JsonObject ResultsJson(EvalRun run) => new()
@@ -99,7 +102,7 @@ public static class ResultsWriter
         {
             var rows = t.Aggregate.Count > 0 ? t.Aggregate.Select(m => (t.Task, m, t.Skipped)) : t.Units.SelectMany(u => u.Metrics.Select(m => (u.Name, m, u.Skipped.Count)));
             foreach (var (name, m, skipped) in rows)
-                sb.Append(c, $"| {name} | {t.NumFewshot} | {m.Metric} | {m.Value:0.0000} | {(double.IsFinite(m.Stderr) ? m.Stderr.ToString("0.0000", c) : "n/a")} | {m.N} | {skipped} |\n");
+                sb.Append(c, $"| {name} | {t.NumFewshot} | {m.Metric} | {Show(m.Value, c)} | {(double.IsFinite(m.Stderr) ? m.Stderr.ToString("0.0000", c) : "n/a")} | {m.N} | {skipped} |\n");
         }
         var notes = run.Tasks.SelectMany(t => t.Units.SelectMany(u => u.Notes.Select(n => $"- {u.Name}: {n}\n"))).ToArray();
         if (notes.Length > 0) sb.Append('\n').Append(string.Concat(notes));

@@ -107,7 +107,14 @@ public static class PairLabeller
             truncated = true;
             if (targetC == 0 || targetR == 0) { reason = $"no completion token left within the cut-off of {cutoffLen} tokens"; return null; }
         }
-        return new PreferencePair(Completion(chosen.Ids, promptC, cs, targetC), Completion(rejected.Ids, promptR, rs, targetR));
+        var pair = new PreferencePair(Completion(chosen.Ids, promptC, cs, targetC), Completion(rejected.Ids, promptR, rs, targetR));
+        if (pair.Chosen.Ids.AsSpan().SequenceEqual(pair.Rejected.Ids))
+        {
+            // The completions differed only past the cut-off: the pair would teach nothing (its gradient is zero) and dilute the mean.
+            reason = $"chosen and rejected are identical within the cut-off of {cutoffLen} tokens (they differ only after it)";
+            return null;
+        }
+        return pair;
     }
 
     /// <summary>The first <paramref name="prompt"/> tokens, then <paramref name="target"/> completion tokens from <paramref name="start"/>, only those trained; nothing after the completion.</summary>

@@ -24,13 +24,17 @@ public static class PostTrainer
         config.Validate();
         var post = config.Post ?? throw new CptLabException("this config has no sft: or dpo: section; pre-training runs with `cptlab train`");
         var source = config.InitFrom ?? throw new ConfigException("train config", "model.init_from", $"missing: {post.Section} starts from a model folder (a CptLab run's final/, or a Hugging Face folder)");
+        // Rows longer than the positions the model was trained for would train (and later serve) it past its context.
+        int context = config.LoadModelConfig().MaxPositionEmbeddings;
+        if (config.SeqLen > context)
+            throw new ConfigException("train config", "data.seq_len", $"{config.SeqLen} is longer than the context of {source} (max_position_embeddings {context}); use data.seq_len ≤ {context}");
         var tokenizer = TextTokenizer.Load(config.Tokenizer ?? source, "give model.tokenizer, or a model.init_from folder holding tokenizer.json or tokenizer.model");
         var template = ChatTemplate.ForModel(config.Tokenizer is { } t && Directory.Exists(t) ? t : source);
         var renderer = new ChatRenderer(tokenizer, template);
         var log = hooks?.Log;
         int cutoff = post.CutoffLen > 0 ? post.CutoffLen : config.SeqLen;
         Directory.CreateDirectory(runDir);
-        log?.Invoke($"chat template {template.Name}; cut-off {cutoff} tokens ({post.Truncation.ToString().ToLowerInvariant()} when longer)");
+        log?.Invoke($"chat template {template.Name}; cut-off {cutoff} tokens ({JsonNamingPolicy.SnakeCaseLower.ConvertName(post.Truncation.ToString())} when longer)");
 
         var format = ChatFormats.Parse(post.Format);
         var summary = new DataSummary();
@@ -114,7 +118,11 @@ public static class PostTrainer
             }
             catch (RenderException e) { rejects.Reject(r.File, r.Line, ChatRejectReason.Unrenderable, e.Message); continue; }
             var pair = PairLabeller.Label(chosen, rejected, cutoff, truncation, out var reason, out var truncated);
-            if (pair is null) { rejects.Reject(r.File, r.Line, ChatRejectReason.TooLong, reason!); continue; }
+            if (pair is null)
+            {
+                rejects.Reject(r.File, r.Line, reason!.StartsWith("chosen and rejected are identical", StringComparison.Ordinal) ? ChatRejectReason.ChosenEqualsRejected : ChatRejectReason.TooLong, reason);
+                continue;
+            }
             if (truncated) counts.Truncated++;
             yield return new(Key([.. r.Prompt, r.Chosen, r.Rejected]), pair);
         }

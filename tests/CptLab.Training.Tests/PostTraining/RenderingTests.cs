@@ -115,3 +115,28 @@ public sealed class RenderingTests : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 }
+
+public class PairLabellerTests
+{
+    static RenderedConversation Rendered(int[] ids, int start) => new("", ids, [(start, ids.Length)]);
+
+    [Fact]
+    public void A_pair_whose_completions_differ_only_past_the_cut_off_is_refused_and_a_long_pair_shares_its_cut_prompt()
+    {
+        int[] prompt = [.. Enumerable.Range(100, 20)];
+        int[] chosen = [.. prompt, .. Enumerable.Range(1, 30), 7];
+        int[] rejected = [.. prompt, .. Enumerable.Range(1, 30), 8];
+        Assert.Null(PairLabeller.Label(Rendered(chosen, 20), Rendered(rejected, 20), 40, TruncationMode.InferSeqlen, out var reason, out _));
+        Assert.StartsWith("chosen and rejected are identical", reason);
+
+        // Differing early: both cut by infer_seqlen(20, 31, 40) = (16, 24) over the prompt and the longer completion, the same prompt kept, completions trained only.
+        int[] early = [.. prompt, 99, .. Enumerable.Range(2, 29), 7];
+        var pair = PairLabeller.Label(Rendered(chosen, 20), Rendered(early, 20), 40, TruncationMode.InferSeqlen, out _, out var truncated)!;
+        Assert.True(truncated);
+        var (source, target) = ExampleLabeller.InferSeqlen(20, 31, 40);
+        Assert.Equal(source + target, pair.Chosen.Length);
+        Assert.Equal(pair.Chosen.Ids[..source], pair.Rejected.Ids[..source]);
+        Assert.Equal(target, pair.Chosen.TrainedCount);
+        Assert.All(pair.Chosen.Trained[..source], t => Assert.False(t));
+    }
+}
