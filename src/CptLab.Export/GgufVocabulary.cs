@@ -146,7 +146,9 @@ public sealed class GgufVocabulary
             EotId = added.TryGetValue(Llama3Format.EotId, out var eot) ? eot : null,
             PadId = Special("pad_token", null),
             AddBos = AddBosToken(config, root, bos),
-            ChatTemplate = config is { } c ? TokenizerConfig.ChatTemplate(c, Path.Combine(modelDir, TokenizerConfigFile)) : null,
+            // The folder's chat_template.jinja wins over tokenizer_config.json's, as transformers (and cptlab serve) read them.
+            ChatTemplate = File.Exists(Path.Combine(modelDir, Data.Tokenization.ChatTemplate.JinjaFile)) ? File.ReadAllText(Path.Combine(modelDir, Data.Tokenization.ChatTemplate.JinjaFile))
+                : config is { } c ? TokenizerConfig.ChatTemplate(c, Path.Combine(modelDir, TokenizerConfigFile)) : null,
         };
     }
 

@@ -45,6 +45,20 @@ public sealed class MetadataTests(ExportModels models)
         Assert.Equal(tc.RootElement.GetProperty("chat_template").GetString(), w.NativeHandle.GetTemplate(null, strict: true));
     }
 
+    [Fact]
+    public void A_chat_template_jinja_file_is_the_template_llama_cpp_reads()
+    {
+        // A folder whose template lives in chat_template.jinja (transformers ≥ 4.43 writes it there), here Llama-3.1's.
+        var folder = Directory.CreateTempSubdirectory("cptlab-gguf-jinja-").FullName;
+        foreach (var f in Directory.GetFiles(models.Folder("llama31"))) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
+        var template = File.ReadAllText(Path.Combine(RepoPaths.SharedData, "chat-templates", "meta-llama-Llama-3.1-8B-Instruct.jinja"));
+        File.WriteAllText(Path.Combine(folder, "chat_template.jinja"), template);
+        var gguf = Path.Combine(folder, "model.gguf");
+        GgufExport.Export(folder, gguf, GgufWeightType.F16);
+        using var llama = new LlamaCpp(gguf, 256, 1);
+        Assert.Equal(template, llama.Weights.NativeHandle.GetTemplate(null, strict: true));
+    }
+
     /// <summary>Negative control: the same file with llama.context_length's type changed from u32 to i32 (same size) is refused.</summary>
     [Fact]
     public void Llama_cpp_refuses_a_hyper_parameter_of_the_wrong_type()
