@@ -64,11 +64,8 @@ internal sealed class RunState : IDisposable
         using var _ = no_grad();
         // In-place ops hand back new tensor handles: even these run inside a scope, or each step leaks one per parameter.
         using (NewDisposeScope())
-        foreach (var p in _params)
-        {
-            p.Grad.zero_();
-            if (!ReferenceEquals(_compute, _master)) p.Compute.copy_(p.Master); // master → bf16 compute weights
-        }
+            foreach (var p in _params) p.Grad.zero_();
+        SyncedCompute(); // master → bf16 compute weights
         int micros = objective.BeginStep();
         double lossSum = 0;
         for (int micro = 0; micro < micros; micro++)

@@ -27,6 +27,8 @@ public sealed class TextTokenizer : ITextTokenizer
     const int PieceCacheSize = 200_000;
     const int MaxCachedPiece = 64;
     readonly Dictionary<string, int> _specials;
+    /// <summary>Special token id → the UTF-8 length of its string (what <see cref="RenderedByteLength"/> gives for it).</summary>
+    readonly Dictionary<int, int> _specialBytes;
     readonly int[] _tokenBytes;
 
     public string SourcePath { get; }
@@ -56,6 +58,8 @@ public sealed class TextTokenizer : ITextTokenizer
         _plain = plain;
         _withSpecials = withSpecials;
         _specials = specials;
+        _specialBytes = [];
+        foreach (var (text, id) in specials) _specialBytes.TryAdd(id, System.Text.Encoding.UTF8.GetByteCount(text));
         VocabSize = Math.Max(vocabSize, specials.Count == 0 ? 0 : specials.Values.Max() + 1);
         _tokenBytes = new int[VocabSize];
         Array.Fill(_tokenBytes, -1);
@@ -368,8 +372,7 @@ public sealed class TextTokenizer : ITextTokenizer
     {
         var n = (uint)id < (uint)_tokenBytes.Length ? _tokenBytes[id] : -1;
         if (n > 0) return n;
-        foreach (var (text, special) in _specials)
-            if (special == id) return System.Text.Encoding.UTF8.GetByteCount(text);
+        if (_specialBytes.TryGetValue(id, out var special)) return special;
         if (n == 0) return 0;
         throw new CptLabException($"{SourcePath}: token id {id} is outside this tokenizer's vocabulary of {VocabSize}");
     }

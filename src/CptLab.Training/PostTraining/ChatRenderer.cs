@@ -28,6 +28,8 @@ public sealed class ChatRenderer(TextTokenizer tokenizer, ChatTemplate template)
     /// </summary>
     public static readonly DateTime TrainingDate = new(2024, 7, 26);
 
+    readonly HashSet<int> _specialIds = [.. tokenizer.SpecialTokens.Values];
+
     public TextTokenizer Tokenizer => tokenizer;
     public ChatTemplate Template => template;
 
@@ -54,8 +56,9 @@ public sealed class ChatRenderer(TextTokenizer tokenizer, ChatTemplate template)
                 throw new RenderException($"message {m + 1} ({messages[m].Role}) does not appear in the rendering of template {template.Name}; its turns cannot be labelled");
             at = index + length;
             if (messages[m].Role != "assistant") continue;
-            var end = at + TurnEndLength(text, at);
-            spans.Add((TokenAt(starts, ByteOffset(text, index)), TokenAt(starts, ByteOffset(text, end))));
+            int end = TokenAt(starts, ByteOffset(text, at));
+            if (end < ids.Count && _specialIds.Contains(ids[end])) end++; // the special token that ends the turn
+            spans.Add((TokenAt(starts, ByteOffset(text, index)), end));
         }
         return new RenderedConversation(text, [.. ids], spans);
     }
@@ -71,15 +74,6 @@ public sealed class ChatRenderer(TextTokenizer tokenizer, ChatTemplate template)
         var trimmed = content.Trim();
         if (trimmed.Length == 0) return (-1, 0);
         return (text.IndexOf(trimmed, from, StringComparison.Ordinal), trimmed.Length);
-    }
-
-    /// <summary>The length of the special token right after an assistant message (its end of turn), 0 if none follows.</summary>
-    int TurnEndLength(string text, int at)
-    {
-        int best = 0;
-        foreach (var special in tokenizer.SpecialTokens.Keys)
-            if (special.Length > best && string.CompareOrdinal(text, at, special, 0, special.Length) == 0) best = special.Length;
-        return best;
     }
 
     static long ByteOffset(string text, int charIndex) => Encoding.UTF8.GetByteCount(text.AsSpan(0, charIndex));

@@ -50,8 +50,8 @@ public static class PostTrainer
                 if (train.Count == 0) throw new CptLabException($"no usable training example in {string.Join(", ", post.Train)}; see {Path.Combine(runDir, RejectsFile)}");
                 var examples = train.Select(e => e.Value).ToList();
                 var rows = post.Packing
-                    ? SequencePacker.Pack(examples.Select(e => e.Length).ToList(), config.SeqLen, new Random(unchecked((int)config.Seed)))
-                    : SequencePacker.OnePerRow(examples.Count, new Random(unchecked((int)config.Seed)));
+                    ? SequencePacker.Pack(examples.Select(e => e.Length).ToList(), config.SeqLen)
+                    : SequencePacker.OnePerRow(examples.Count);
                 summary.Rows = rows.Count;
                 summary.PackingEfficiency = examples.Sum(e => (double)e.Length) / ((double)rows.Count * config.SeqLen);
                 summary.TrainedShare = examples.Sum(e => (double)e.TrainedCount) / ((double)rows.Count * config.SeqLen);

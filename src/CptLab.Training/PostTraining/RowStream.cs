@@ -20,12 +20,7 @@ internal sealed class RowStream(IReadOnlyList<int[]> rows, long seed)
         {
             if (_order is not null) { _epoch++; _next = 0; }
             _order = [.. rows];
-            var rng = new Random(unchecked((int)(seed * 1_000_003 + _epoch)));
-            for (int i = _order.Count - 1; i > 0; i--)
-            {
-                int j = rng.Next(i + 1);
-                (_order[i], _order[j]) = (_order[j], _order[i]);
-            }
+            SequencePacker.Shuffle(_order, new Random(unchecked((int)(seed * 1_000_003 + _epoch))));
         }
         return _order[_next++];
     }

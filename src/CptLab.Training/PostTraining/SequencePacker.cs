@@ -2,13 +2,13 @@ namespace CptLab.Training.PostTraining;
 
 /// <summary>
 /// Packs examples into rows of at most <c>capacity</c> tokens, best-fit decreasing (each example, longest first, into
-/// the fullest row it still fits, else a new row), the rows then shuffled so that an epoch does not start with its
-/// longest examples. Examples are never split: packing is a speed choice and changes no example's loss.
+/// the fullest row it still fits, else a new row). The rows come out in packing order (longest first); <see cref="RowStream"/>
+/// shuffles them for every epoch. Examples are never split: packing is a speed choice and changes no example's loss.
 /// </summary>
 public static class SequencePacker
 {
     /// <returns>Rows as lists of example indices (into <paramref name="lengths"/>).</returns>
-    public static List<int[]> Pack(IReadOnlyList<int> lengths, int capacity, Random rng)
+    public static List<int[]> Pack(IReadOnlyList<int> lengths, int capacity)
     {
         var order = Enumerable.Range(0, lengths.Count).OrderByDescending(i => lengths[i]).ThenBy(i => i).ToArray();
         var rows = new List<List<int>>();
@@ -23,21 +23,14 @@ public static class SequencePacker
             rows[best].Add(i);
             free[best] -= lengths[i];
         }
-        var packed = rows.Select(r => r.ToArray()).ToList();
-        Shuffle(packed, rng);
-        return packed;
+        return rows.Select(r => r.ToArray()).ToList();
     }
 
-    /// <summary>One example per row, in a shuffled order: plain (padded) batches.</summary>
-    public static List<int[]> OnePerRow(int count, Random rng)
-    {
-        var rows = Enumerable.Range(0, count).Select(i => new[] { i }).ToList();
-        Shuffle(rows, rng);
-        return rows;
-    }
+    /// <summary>One example per row: plain (padded) batches.</summary>
+    public static List<int[]> OnePerRow(int count) => Enumerable.Range(0, count).Select(i => new[] { i }).ToList();
 
     /// <summary>Fisher–Yates with the given generator (System.Random with a seed gives the same sequence on every platform and version).</summary>
-    static void Shuffle<T>(List<T> list, Random rng)
+    internal static void Shuffle<T>(IList<T> list, Random rng)
     {
         for (int i = list.Count - 1; i > 0; i--)
         {

@@ -29,7 +29,7 @@ public class PackingTests
     {
         using var model = PostFixtures.Model();
         var examples = PostFixtures.Examples(12, seed: 4);
-        var rows = SequencePacker.Pack(examples.Select(e => e.Length).ToList(), 48, new Random(1));
+        var rows = SequencePacker.Pack(examples.Select(e => e.Length).ToList(), 48);
         Assert.True(rows.Any(r => r.Length > 2), "the test needs rows holding several examples");
         Assert.Equal(Enumerable.Range(0, 12), rows.SelectMany(r => r).Order());
         Assert.All(rows, r => Assert.True(r.Sum(i => examples[i].Length) <= 48));
@@ -54,7 +54,7 @@ public class PackingTests
     public void Four_micro_batches_of_one_row_equal_one_of_four_and_the_logged_loss_is_the_trained_token_mean(bool packing)
     {
         var examples = PostFixtures.Examples(16, seed: 7);
-        var rows = packing ? SequencePacker.Pack(examples.Select(e => e.Length).ToList(), 48, new Random(2)) : SequencePacker.OnePerRow(16, new Random(2));
+        var rows = packing ? SequencePacker.Pack(examples.Select(e => e.Length).ToList(), 48) : SequencePacker.OnePerRow(16);
         (double Loss, Dictionary<string, Tensor> Grads, List<int[]> Rows) Step(int micro)
         {
             var config = Fixtures.Config(seqLen: 48, micro: micro, globalTokens: 4 * 48) with { ModelConfigPath = Fixtures.ModelConfig() };
@@ -87,7 +87,7 @@ public class PackingTests
         var examples = PostFixtures.Examples(6, seed: 9);
         // Append one untrained token to every example: a mask that trained it (an off-by-one) would change the gradients.
         List<TokenizedExample> WithTail(int id) => [.. examples.Select(e => new TokenizedExample([.. e.Ids, id], [.. e.Trained, false]))];
-        var rowsTail = SequencePacker.Pack(WithTail(0).Select(e => e.Length).ToList(), 56, new Random(3));
+        var rowsTail = SequencePacker.Pack(WithTail(0).Select(e => e.Length).ToList(), 56);
         Dictionary<string, Tensor> Grads(int id)
         {
             var batch = PackedBatch.Build(WithTail(id), rowsTail);
@@ -107,7 +107,7 @@ public class SftLearningTests
     {
         TorchRuntime.Initialise(1);
         var examples = PostFixtures.Examples(6, seed: 21);
-        var rows = SequencePacker.Pack(examples.Select(e => e.Length).ToList(), 48, new Random(1));
+        var rows = SequencePacker.Pack(examples.Select(e => e.Length).ToList(), 48);
         var config = Fixtures.Config(seqLen: 48, micro: 2, globalTokens: 2 * 48, budget: 150 * 2 * 48) with
         {
             Lr = 1e-2, WarmupTokens = 0, Schedule = ScheduleKind.Constant, WeightDecay = 0, EvalEverySteps = 1000, CheckpointEverySteps = 1000,
