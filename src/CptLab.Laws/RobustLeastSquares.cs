@@ -115,8 +115,8 @@ internal static class RobustLeastSquares
         return double.IsFinite(s) ? s : double.PositiveInfinity;
     }
 
-    /// <summary>One (weighted) Levenberg–Marquardt solve; null when it produced no finite improvement.</summary>
-    static double[]? Solve(IResidualModel model, double[] y, double[] start, double[]? weights)
+    /// <summary>One (weighted) Levenberg–Marquardt solve; null when it produced no finite improvement. The table fitter (Registry/LawTableFitter.cs) calls it too.</summary>
+    internal static double[]? Solve(IResidualModel model, double[] y, double[] start, double[]? weights)
     {
         var n = model.ObservationCount;
         var p = model.ParameterCount;
