@@ -39,8 +39,11 @@ public sealed record LrScalingRule(double Alpha, bool Fitted, IReadOnlyList<Prox
 
 public enum BlendRole { Target, Original, Domain }
 
-/// <summary>One tokenized source (a Megatron indexed dataset prefix, without .bin/.idx) and its size in tokens.</summary>
-public sealed record ShardSource(string PathPrefix, BlendRole Role, long Tokens);
+/// <summary>
+/// One tokenized source (a Megatron indexed dataset prefix, without .bin/.idx) and its size in tokens. <paramref name="Weight"/>:
+/// its weight within its role (a sweep spec's NAME:WEIGHT, the split `cptlab data mix` and the proxies used); null: its token count.
+/// </summary>
+public sealed record ShardSource(string PathPrefix, BlendRole Role, long Tokens, double? Weight = null);
 
 public sealed record BlendWeight(string PathPrefix, BlendRole Role, double Weight);
 
@@ -115,10 +118,10 @@ public static class TransferPlanner
             var sources = q.Sources.Where(s => s.Role == role).ToList();
             if (sources.Count == 0)
                 throw new CptLabException($"plan: the blend gives {share:0.###} of the tokens to {role.ToString().ToLowerInvariant()} data but no {role.ToString().ToLowerInvariant()} source was given");
-            var total = sources.Sum(s => (double)s.Tokens);
+            var total = sources.Sum(s => s.Weight ?? s.Tokens);
             if (total <= 0) throw new CptLabException($"plan: the {role.ToString().ToLowerInvariant()} sources have no tokens");
-            // Within a role, sources are sampled in proportion to their size (one pass over each at the same rate).
-            blend.AddRange(sources.Select(s => new BlendWeight(s.PathPrefix, role, share * s.Tokens / total)));
+            // Within a role, sources are sampled in proportion to their weight, else to their size (one pass over each at the same rate).
+            blend.AddRange(sources.Select(s => new BlendWeight(s.PathPrefix, role, share * (s.Weight ?? s.Tokens) / total)));
         }
 
         var tokensPerIter = (long)q.SeqLength * q.GlobalBatchSize;

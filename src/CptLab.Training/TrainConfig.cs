@@ -90,6 +90,12 @@ public sealed record TrainConfig
     /// </summary>
     public RunNumerics? Resolved { get; init; }
 
+    /// <summary>
+    /// The dotted path of every key of the config file (model.dtype, optimizer.lr, sft.train, …), in table order: what a tool that
+    /// translates a config into another trainer's arguments (the Megatron-LM launcher) must account for, key by key.
+    /// </summary>
+    public static IReadOnlyList<string> KeyPaths { get; } = [.. TrainConfigKeys.All.Select(k => k.Path)];
+
     public long TokensPerMicroBatch => (long)MicroBatchSize * SeqLen;
     public int AccumulationSteps => (int)(GlobalBatchTokens / TokensPerMicroBatch);
     public long TotalSteps => BudgetTokens / GlobalBatchTokens;

@@ -164,7 +164,9 @@ public class MixtureTests(ITestOutputHelper output) : IDisposable
         var en2 = plan.Sources.Single(s => s.Name == "en2");         // 20 documents of 1 + d % 9 tokens = 93 tokens, 20% of 6400 planned
         Assert.Equal(1280 / 93.0, en2.Epochs, 9);
         Assert.Equal(["en2"], plan.Sources.Where(s => plan.Warnings.Any(w => w.Contains($"'{s.Name}'"))).Select(s => s.Name));
-        Assert.StartsWith($"--data-path 0.4 {Path.Combine(plan.DataDir, "en.train")} 0.2 {Path.Combine(plan.DataDir, "en2.train")} 0.3 ", plan.MegatronDataPath);
+        Assert.DoesNotContain("--split", plan.MegatronDataPath); // Megatron-LM rejects --data-path with --valid-data-path
+        Assert.StartsWith("--valid-data-path ", plan.MegatronValidDataPath);
+        Assert.StartsWith($"--train-data-path 0.4 {Path.Combine(plan.DataDir, "en.train")} 0.2 {Path.Combine(plan.DataDir, "en2.train")} 0.3 ", plan.MegatronDataPath);
         Assert.Contains($"{Path.Combine(plan.DataDir, "zh.val")}", plan.MegatronValidDataPath);
 
         var path = Path.Combine(_dir.Path, "blend.json");

@@ -137,7 +137,9 @@ public sealed record BlendManifest
             DataDir = dataDir, Almr = spec.Almr, DomainShare = spec.DomainShare, TokenBudget = spec.TokenBudget,
             SeqLen = spec.SeqLen, Sequences = sequences, Seed = spec.Seed, VocabSize = manifest.VocabSize,
             Sources = sources, Warnings = warnings,
-            MegatronDataPath = "--data-path " + DataPath(s => s.TrainPrefix) + " --split 100,0,0",
+            // Per-split paths: validate_args (megatron/training/arguments.py) asserts "A single data source must be provided in
+            // training mode, else None" against --data-path with --valid-data-path, and --data-path alone never reads the .val shards.
+            MegatronDataPath = "--train-data-path " + DataPath(s => s.TrainPrefix),
             MegatronValidDataPath = "--valid-data-path " + DataPath(s => s.ValidationPrefix),
         };
     }
