@@ -5,7 +5,8 @@ namespace CptLab.Laws;
 /// <summary>When the adaptive design stops. Tolerances are half-widths of the optimum's bootstrap interval.</summary>
 public sealed record AdaptiveOptions
 {
-    public FitOptions Fit { get; init; } = new() { Bootstrap = 60 };
+    /// <summary>The fit after each batch. The stopping rule reads the law's own interval (the Gaussian-process check is off here: it widens the interval, and the stopping rule was tuned without it).</summary>
+    public FitOptions Fit { get; init; } = new() { Bootstrap = 60, Nonparametric = false };
     public double AlmrTolerance { get; init; } = 0.05;
     public double Log10LrTolerance { get; init; } = 0.1;
     /// <summary>Stop after this many runs even if the interval is still wide (default: the whole grid).</summary>

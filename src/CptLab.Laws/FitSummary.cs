@@ -20,6 +20,13 @@ public sealed record FitOptions
     public long? ExtrapolateToTokens { get; init; }
     /// <summary>Number of ALMR values at which the optimal-LR curve η*(r) is reported.</summary>
     public int CurvePoints { get; init; } = 21;
+    /// <summary>
+    /// Also fit the Gaussian-process surface (no assumed form) and widen the optimum's intervals to include its
+    /// posterior interval, so that they hold when the law is wrong (docs/laws.md). Only with a bootstrap.
+    /// </summary>
+    public bool Nonparametric { get; init; } = true;
+    /// <summary>Posterior draws of the Gaussian-process surfaces for the nonparametric interval.</summary>
+    public int NonparametricDraws { get; init; } = 400;
 }
 
 public sealed record Interval(double Lo, double Hi)
@@ -32,11 +39,32 @@ public sealed record LawCandidate(string Law, string Formula, int ParametersPerL
 
 public sealed record LanguageParameters(IReadOnlyDictionary<string, double> Values, double HuberDelta, double RmsResidual, IReadOnlyDictionary<string, double>? Constants = null);
 
-/// <summary>The optimum of the objective over the swept box, with bootstrap percentile intervals (null without a bootstrap).</summary>
+/// <summary>
+/// The optimum of the objective over the swept box (the chosen law's), with its intervals (null without a bootstrap).
+/// <see cref="AlmrInterval"/>, <see cref="LrInterval"/> and <see cref="Log10LrInterval"/> are the reported ones: the
+/// law's bootstrap interval widened to include the nonparametric one where they disagree (their union's hull);
+/// <see cref="LawAlmrInterval"/> and <see cref="LawLog10LrInterval"/> are the law's alone, <see cref="Nonparametric"/>
+/// the Gaussian-process surface's.
+/// </summary>
 public sealed record OptimumSummary(
     double Almr, double Lr, double Log10Lr, double Objective,
     double PredictedTargetLoss, double PredictedOriginalLoss,
-    Interval? AlmrInterval, Interval? LrInterval, Interval? Log10LrInterval);
+    Interval? AlmrInterval, Interval? LrInterval, Interval? Log10LrInterval,
+    Interval? LawAlmrInterval = null, Interval? LawLog10LrInterval = null, NonparametricSummary? Nonparametric = null);
+
+/// <summary>
+/// The Gaussian-process check (<see cref="FitOptions.Nonparametric"/>): the optimum of its posterior mean surface,
+/// the percentile intervals of the optimum over its posterior draws, and each language's hyper-parameters
+/// (signal and noise standard deviations of the log-loss, length-scales as fractions of the swept ranges).
+/// </summary>
+public sealed record NonparametricSummary(
+    double Almr, double Log10Lr, Interval? AlmrInterval, Interval? Log10LrInterval, int Draws, int InfeasibleDraws,
+    IReadOnlyDictionary<string, GaussianProcessParameters> Languages);
+
+public sealed record GaussianProcessParameters(double SignalSd, double NoiseSd, double LengthAlmr, double LengthLog10Lr);
+
+/// <summary>How the reported intervals were made, and which models contributed to them.</summary>
+public sealed record UncertaintySummary(string Method, IReadOnlyList<string> Contributors, bool AlmrWidened, bool LrWidened);
 
 /// <summary>η*(r): the objective's best LR at one ALMR, with its interval. Null LR: no feasible LR at this ALMR.</summary>
 public sealed record OptimalLrPoint(double Almr, double? Lr, double? LrLo, double? LrHi);
@@ -72,4 +100,5 @@ public sealed record FitSummary(
     Interval AlmrRange,
     Interval LrRange,
     long? ExtrapolatedToTokens,
-    int Seed);
+    int Seed,
+    UncertaintySummary? Uncertainty = null);

@@ -144,12 +144,34 @@ public static class LawFitter
         var qHi = 1 - qLo;
         Interval? Pct(List<double> s) => s.Count(double.IsFinite) >= 2 ? new Interval(SurfaceSearch.Quantile(s, qLo), SurfaceSearch.Quantile(s, qHi)) : null;
 
-        var xInterval = Pct(xOpt);
+        var lawR = Pct(rOpt);
+        var lawX = Pct(xOpt);
+        // The law's interval holds only as far as the law is right. The Gaussian-process surface assumes no form;
+        // the reported interval is the hull of both, so it widens exactly where they disagree.
+        NonparametricSummary? np = null;
+        UncertaintySummary? uncertainty = null;
+        var (rInterval, xInterval) = (lawR, lawX);
+        if (options.Bootstrap > 0)
+        {
+            var contributors = new List<string> { LawFamily.Name(best.Family.Kind) + " (residual bootstrap)" };
+            if (options.Nonparametric && Nonparametric(target, original, options, data.OriginalBase, almrRange, xRange, sweep) is { } gp)
+            {
+                np = gp;
+                contributors.Add("gaussian_process (posterior draws)");
+                rInterval = Hull(lawR, gp.AlmrInterval);
+                xInterval = Hull(lawX, gp.Log10LrInterval);
+            }
+            uncertainty = new UncertaintySummary(
+                np is null ? "the law's residual bootstrap (expanded percentile intervals)"
+                    : "hull of the law's residual-bootstrap interval and the Gaussian-process surface's posterior interval",
+                contributors, Wider(rInterval, lawR), Wider(xInterval, lawX));
+        }
         var optimumSummary = new OptimumSummary(
             optimum.Almr, Math.Pow(10, optimum.Log10Lr), optimum.Log10Lr, optimum.Value,
             surface.PredictLossLog10(sweep.TargetLanguage, optimum.Almr, optimum.Log10Lr),
             surface.PredictLossLog10(sweep.OriginalLanguage, optimum.Almr, optimum.Log10Lr),
-            Pct(rOpt), xInterval is null ? null : new Interval(Math.Pow(10, xInterval.Lo), Math.Pow(10, xInterval.Hi)), xInterval);
+            rInterval, xInterval is null ? null : new Interval(Math.Pow(10, xInterval.Lo), Math.Pow(10, xInterval.Hi)), xInterval,
+            lawR, lawX, np);
         var curveSummary = curveRs.Select((r, k) =>
         {
             var iv = Pct(curveSamples[k]);
@@ -168,9 +190,29 @@ public static class LawFitter
             sweep.TargetLanguage, sweep.OriginalLanguage, sweep.BaseLoss, n, data.Failed,
             double.IsNaN(best.Cv) ? null : best.Cv, candidates, parameters, optimumSummary, curveSummary, criticalSummary,
             options.Bootstrap > 0 ? new BootstrapSummary(options.Bootstrap, failures, options.Confidence, "residual bootstrap over runs (leverage-adjusted residuals), expanded percentile intervals") : null,
-            almrRange, new Interval(Math.Pow(10, xRange.Lo), Math.Pow(10, xRange.Hi)), options.ExtrapolateToTokens, options.Seed);
+            almrRange, new Interval(Math.Pow(10, xRange.Lo), Math.Pow(10, xRange.Hi)), options.ExtrapolateToTokens, options.Seed, uncertainty);
         return new LawFit(summary, surface, replicates, rOpt.Zip(xOpt).ToArray());
     }
+
+    static NonparametricSummary? Nonparametric(Obs[] target, Obs[] original, FitOptions options, double originalBase,
+        Interval almrRange, Interval xRange, SweepResults sweep)
+    {
+        var result = NonparametricOptimum.Compute(target, original, options.Objective, originalBase, almrRange, xRange,
+            options.NonparametricDraws, options.Seed);
+        if (result is null || result.Almr.Length < 2) return null;
+        var (lo, hi) = ((1 - options.Confidence) / 2, 1 - (1 - options.Confidence) / 2);
+        Interval? Q(double[] s) => s.Length >= 2 ? new Interval(SurfaceSearch.Quantile(s, lo), SurfaceSearch.Quantile(s, hi)) : null;
+        GaussianProcessParameters P(GaussianProcessSurface g) => new(g.SignalSd, g.NoiseSd, g.LengthAlmr, g.LengthLr);
+        return new NonparametricSummary(result.MeanAlmr, result.MeanLog10Lr, Q(result.Almr), Q(result.Log10Lr),
+            options.NonparametricDraws, result.Infeasible,
+            new Dictionary<string, GaussianProcessParameters> { [sweep.TargetLanguage] = P(result.Target), [sweep.OriginalLanguage] = P(result.Original) });
+    }
+
+    static Interval? Hull(Interval? a, Interval? b) =>
+        a is null ? b : b is null ? a : new Interval(Math.Min(a.Lo, b.Lo), Math.Max(a.Hi, b.Hi));
+
+    static bool Wider(Interval? reported, Interval? law) =>
+        reported is not null && law is not null && (reported.Lo < law.Lo - 1e-12 || reported.Hi > law.Hi + 1e-12);
 
     static FittedSurface Surface(LawKind kind, LanguageLaw t, LanguageLaw o, SweepResults sweep, FitOptions options,
         double originalBase, Interval almrRange, Interval xRange) =>

@@ -29,15 +29,19 @@ public class CoverageTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Out_of_family_the_almr_interval_falls_far_short_of_nominal()
+    public void Out_of_family_the_intervals_widened_by_the_gaussian_process_still_cover()
     {
-        // The known limitation: on a smooth surface no family contains, the fitted optimum's ALMR is biased by more
-        // than the bootstrap's spread, so its interval misses the truth in most draws (24% coverage over 200 draws).
-        // A 95% method would cover in 15 or more of 20 draws with probability 0.9997: should this fail, the interval
-        // method has changed; measure again and update LawFitter's doc comment and docs/sweeps.md.
+        // On a smooth surface no family contains, the law's own ALMR interval covers the truth in only about a fifth
+        // of draws (its bootstrap resamples the noise, not the misfit). The reported interval is the hull of the law's
+        // and the Gaussian-process surface's; measured 19/20 here (ALMR), 20/20 (LR), median width 0.12 on a 0.225
+        // grid step. A method covering 95% reaches 17 of 20 with probability 0.98; the law's interval alone (about
+        // 20–40%) essentially never does.
         var c = Measure(Synthetic.OutOfFamily, almrs: 5, lrs: 6, draws: 20, firstSeed: 1000);
         output.WriteLine(c.ToString());
-        Assert.True(c.CoveredAlmr <= 14, $"ALMR interval covered the true optimum in {c.CoveredAlmr}/20 draws: no longer far below 95%");
+        Assert.True(c.CoveredAlmr >= 17, $"ALMR interval covered the true optimum in {c.CoveredAlmr}/20 draws");
+        Assert.True(c.CoveredLr >= 17, $"LR interval covered the true optimum in {c.CoveredLr}/20 draws");
+        Assert.True(c.MeanAlmrWidth < 0.225, $"mean ALMR interval width {c.MeanAlmrWidth:0.000}: wider than a grid step");
+        Assert.True(Math.Abs(c.MeanAlmrError) <= 0.04, $"mean ALMR error {c.MeanAlmrError:0.000}");
     }
 
     // The measurements behind the documented numbers, 200 draws per grid (100 with every law competing) with the
@@ -62,9 +66,12 @@ public class CoverageTests(ITestOutputHelper output)
     {
         foreach (var (almrs, lrs) in new[] { (5, 6), (6, 6), (9, 6) })
         {
-            var c = Measure(Synthetic.OutOfFamily, almrs, lrs, draws: 200, firstSeed: 1000);
-            output.WriteLine(c.ToString());
-            Assert.True(c.AlmrRate < 0.8, $"out of family, ALMR coverage no longer far below nominal: {c}");
+            foreach (var truth in new[] { Synthetic.OutOfFamily, Synthetic.Saturating, Synthetic.VShaped })
+            {
+                var c = Measure(truth, almrs, lrs, draws: 100, firstSeed: 1000);
+                output.WriteLine(c.ToString());
+                Assert.True(c.AlmrRate >= 0.9 && c.LrRate >= 0.9, $"out of family, below 90%: {c}");
+            }
         }
     }
 
@@ -105,7 +112,7 @@ public class CoverageTests(ITestOutputHelper output)
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var rs = Synthetic.Grid(0, 0.9, almrs);
         var xs = Synthetic.Grid(-4.75, -3.25, lrs);
-        var optimum = Synthetic.TrueOptimum(Synthetic.Weighted, 0, 0.9, -4.75, -3.25, truth: truth);
+        var optimum = Synthetic.TrueOptimum(Synthetic.Weighted, 0, 0.9, -4.75, -3.25, n: 301, truth: truth);
         laws ??= [LawKind.ResponseSurfaceQuadratic];
         var found = new OptimumSummary[draws];
         var chosen = new string[draws];

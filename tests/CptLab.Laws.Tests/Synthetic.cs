@@ -43,8 +43,46 @@ internal sealed class Synthetic
         return Math.Log(EnBase + 0.3 * Math.Pow(r, 1.5) * Math.Pow(10, 0.3 * e) + 0.05 * (Math.Pow(10, 0.5 * e) + Math.Pow(10, -0.5 * e) - 2));
     }
 
+    /// <summary>
+    /// A second surface outside every family: a saturating target gain in ALMR, an optimal LR that moves as √r, and
+    /// an asymmetric LR response. zh: L = 1.7 + 1.2/(1 + 4r) + 0.1·(10^(0.6z) + 10^(−0.4z) − 2), z = x − (−3.9 + 0.5√r);
+    /// en: L = 2 + 0.25·r²·(1 + 0.5·tanh(2(x + 4))) + 0.06·(10^(0.6e) + 10^(−0.4e) − 2), e = x + 4.3. True optimum of
+    /// <see cref="Weighted"/> by dense grid: r* ≈ 0.567, x* ≈ −4.335.
+    /// </summary>
+    public static double SaturatingLogZh(double r, double x)
+    {
+        var z = x - (-3.9 + 0.5 * Math.Sqrt(r));
+        return Math.Log(1.7 + 1.2 / (1 + 4 * r) + 0.1 * (Math.Pow(10, 0.6 * z) + Math.Pow(10, -0.4 * z) - 2));
+    }
+
+    public static double SaturatingLogEn(double r, double x)
+    {
+        var e = x + 4.3;
+        return Math.Log(EnBase + 0.25 * r * r * (1 + 0.5 * Math.Tanh(2 * (x + 4))) + 0.06 * (Math.Pow(10, 0.6 * e) + Math.Pow(10, -0.4 * e) - 2));
+    }
+
+    /// <summary>
+    /// A third: Data Mixing Laws' exponential form in ALMR for both languages and a V-shaped (pseudo-Huber) response
+    /// in log LR, far from a quadratic. zh: L = 1.55 + 0.9·e^(−2.5r) + 0.08·(√(1 + (z/0.25)²) − 1), z = x − (−3.7 + 0.3r);
+    /// en: L = 2 + 0.25·(e^(1.2r) − 1)·10^(0.2(x + 4.2)) + 0.04·(√(1 + (e/0.25)²) − 1), e = x + 4.3. True optimum
+    /// r* ≈ 0.324, x* ≈ −4.135.
+    /// </summary>
+    public static double VShapedLogZh(double r, double x)
+    {
+        var z = x - (-3.7 + 0.3 * r);
+        return Math.Log(1.55 + 0.9 * Math.Exp(-2.5 * r) + 0.08 * (Math.Sqrt(1 + z * z / 0.0625) - 1));
+    }
+
+    public static double VShapedLogEn(double r, double x)
+    {
+        var e = x + 4.3;
+        return Math.Log(EnBase + 0.25 * (Math.Exp(1.2 * r) - 1) * Math.Pow(10, 0.2 * (x + 4.2)) + 0.04 * (Math.Sqrt(1 + e * e / 0.0625) - 1));
+    }
+
     public static readonly Truth InFamily = new("quadratic response surface (in the family)", LogZh, LogEn);
     public static readonly Truth OutOfFamily = new("exp/power surface (outside every family)", OutOfFamilyLogZh, OutOfFamilyLogEn);
+    public static readonly Truth Saturating = new("saturating gain, sqrt-r LR shift (outside every family)", SaturatingLogZh, SaturatingLogEn);
+    public static readonly Truth VShaped = new("exponential in ALMR, V-shaped in LR (outside every family)", VShapedLogZh, VShapedLogEn);
 
     /// <summary>
     /// The same truth as centred response-surface coefficients a0..a2, b0..b2, c0..c2:
