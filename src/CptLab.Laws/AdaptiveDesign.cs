@@ -5,8 +5,8 @@ namespace CptLab.Laws;
 /// <summary>When the adaptive design stops. Tolerances are half-widths of the optimum's bootstrap interval.</summary>
 public sealed record AdaptiveOptions
 {
-    /// <summary>The fit after each batch. The stopping rule reads the law's own interval (the Gaussian-process check is off here: it widens the interval, and the stopping rule was tuned without it).</summary>
-    public FitOptions Fit { get; init; } = new() { Bootstrap = 60, Nonparametric = false };
+    /// <summary>The fit after each batch. The stopping rule reads the law's own interval: the design turns the Gaussian-process check off (it widens the interval, and the stopping rule was tuned without it).</summary>
+    public FitOptions Fit { get; init; } = new() { Bootstrap = 60 };
     public double AlmrTolerance { get; init; } = 0.05;
     public double Log10LrTolerance { get; init; } = 0.1;
     /// <summary>Stop after this many runs even if the interval is still wide (default: the whole grid).</summary>
@@ -77,7 +77,7 @@ public sealed class AdaptiveDesign
         if (_options.MaxRuns is { } max && used >= max) return Stop($"reached the run budget ({max})", null, used);
 
         LawFit fit;
-        try { fit = LawFitter.Fit(soFar, _options.Fit); }
+        try { fit = LawFitter.Fit(soFar, _options.Fit with { Nonparametric = false }); }
         catch (CptLabException e)
         {
             // Not enough for a law yet (or every fit infeasible): fill the grid where runs are sparsest.
@@ -104,7 +104,7 @@ public sealed class AdaptiveDesign
             var decision = Decide(sweep, batch);
             if (decision.Done)
             {
-                var fit = decision.Fit ?? LawFitter.Fit(sweep, _options.Fit);
+                var fit = decision.Fit ?? LawFitter.Fit(sweep, _options.Fit with { Nonparametric = false });
                 return new AdaptiveResult(fit, runs, GridSize, decision.Reason);
             }
             runs.AddRange(decision.Next.Select(runOne));

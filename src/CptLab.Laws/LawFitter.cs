@@ -137,7 +137,8 @@ public static class LawFitter
         // (LR still 96.5%, 96.0%, 92.0%). The bootstrap resamples the noise, not the law's misfit: the fitted ALMR is
         // biased by +0.026 to +0.032, more than half the interval's mean width (0.040–0.058), and a denser grid
         // narrows the interval around much the same bias.
-        // So the intervals hold only as far as the chosen law is right; this is a known limitation.
+        // So the law's intervals hold only as far as the law is right: the reported ones are widened by the Gaussian-process
+        // surface below (coverage with it in docs/sweeps.md).
         var dof = Math.Max(1, n - best.Family.ParameterCount(target));
         var tq = MathNet.Numerics.Distributions.StudentT.InvCDF(0, 1, dof, 1 - (1 - options.Confidence) / 2);
         var qLo = MathNet.Numerics.Distributions.Normal.CDF(0, 1, -Math.Sqrt((double)n / dof) * tq);
