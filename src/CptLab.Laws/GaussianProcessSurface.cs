@@ -1,4 +1,5 @@
 using MathNet.Numerics.LinearAlgebra;
+using MathNet.Numerics.LinearAlgebra.Factorization;
 using MathNet.Numerics.Optimization;
 
 namespace CptLab.Laws;
@@ -22,11 +23,7 @@ internal sealed class GaussianProcessSurface
     readonly double[] _u;
     readonly double[] _v;
     readonly double _r0, _rSpan, _x0, _xSpan;
-    readonly Matrix<double> _kyInvChol; // Cholesky factor L of K_y
-    readonly Vector<double> _alpha;     // K_y⁻¹ (y − Hβ̄)
-    readonly Vector<double> _beta;
-    readonly Matrix<double> _h;         // n × p
-    readonly Matrix<double> _aInvChol;  // Cholesky of Hᵀ K_y⁻¹ H
+    readonly Decomposition _fit;
 
     public double SignalSd { get; }
     public double NoiseSd { get; }
@@ -38,19 +35,27 @@ internal sealed class GaussianProcessSurface
         (_u, _v, _r0, _rSpan, _x0, _xSpan) = (u, v, r0, rSpan, x0, xSpan);
         _terms = Terms(u, v);
         (SignalSd, LengthAlmr, LengthLr, NoiseSd) = (Math.Exp(theta[0]), Math.Exp(theta[1]), Math.Exp(theta[2]), Math.Exp(theta[3]));
-        var n = u.Length;
-        var ky = Kernel(u, v, u, v, SignalSd, LengthAlmr, LengthLr);
-        for (var i = 0; i < n; i++) ky[i, i] += NoiseSd * NoiseSd + 1e-10;
+        _fit = Decompose(u, v, y, _terms, SignalSd, LengthAlmr, LengthLr, NoiseSd);
+    }
+
+    /// <summary>
+    /// The fit at fixed hyper-parameters: K_y = K + σn²I and A = Hᵀ K_y⁻¹ H factorised, β̄ = A⁻¹ Hᵀ K_y⁻¹ y the mean's
+    /// coefficients, α = K_y⁻¹ (y − Hβ̄). Throws when a factorisation fails.
+    /// </summary>
+    sealed record Decomposition(Cholesky<double> Ky, Matrix<double> H, Cholesky<double> A, Vector<double> Beta, Vector<double> Alpha, Vector<double> Residual);
+
+    static Decomposition Decompose(double[] u, double[] v, double[] y, int terms, double sf, double lu, double lv, double sn)
+    {
+        var ky = Kernel(u, v, u, v, sf, lu, lv);
+        for (var i = 0; i < u.Length; i++) ky[i, i] += sn * sn + 1e-10;
         var chol = ky.Cholesky();
-        _kyInvChol = chol.Factor;
-        _h = Basis(u, v, _terms);
-        var kih = chol.Solve(_h);
-        var a = _h.TransposeThisAndMultiply(kih);
-        var aChol = a.Cholesky();
-        _aInvChol = aChol.Factor;
+        var h = Basis(u, v, terms);
+        var kih = chol.Solve(h);
+        var a = h.TransposeThisAndMultiply(kih).Cholesky();
         var yv = Vector<double>.Build.DenseOfArray(y);
-        _beta = aChol.Solve(kih.TransposeThisAndMultiply(yv));
-        _alpha = chol.Solve(yv - _h * _beta);
+        var beta = a.Solve(kih.TransposeThisAndMultiply(yv));
+        var residual = yv - h * beta;
+        return new Decomposition(chol, h, a, beta, chol.Solve(residual), residual);
     }
 
     /// <summary>
@@ -107,23 +112,11 @@ internal sealed class GaussianProcessSurface
 
     static double Reml(double[] u, double[] v, double[] y, double sf, double lu, double lv, double sn)
     {
-        var n = u.Length;
-        var ky = Kernel(u, v, u, v, sf, lu, lv);
-        for (var i = 0; i < n; i++) ky[i, i] += sn * sn + 1e-10;
         try
         {
-            var chol = ky.Cholesky();
-            var p = Terms(u, v);
-            var h = Basis(u, v, p);
-            var kih = chol.Solve(h);
-            var a = h.TransposeThisAndMultiply(kih);
-            var aChol = a.Cholesky();
-            var yv = Vector<double>.Build.DenseOfArray(y);
-            var kiy = chol.Solve(yv);
-            var beta = aChol.Solve(h.TransposeThisAndMultiply(kiy));
-            var resid = yv - h * beta;
-            var quad = resid.DotProduct(chol.Solve(resid));
-            var value = -0.5 * quad - 0.5 * chol.DeterminantLn - 0.5 * aChol.DeterminantLn - 0.5 * (n - h.ColumnCount) * Math.Log(2 * Math.PI);
+            var d = Decompose(u, v, y, Terms(u, v), sf, lu, lv, sn);
+            var value = -0.5 * d.Residual.DotProduct(d.Alpha) - 0.5 * d.Ky.DeterminantLn - 0.5 * d.A.DeterminantLn
+                        - 0.5 * (u.Length - d.H.ColumnCount) * Math.Log(2 * Math.PI);
             return double.IsFinite(value) ? value : double.NegativeInfinity;
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException)
@@ -174,13 +167,11 @@ internal sealed class GaussianProcessSurface
         var ks = Kernel(_u, _v, us, vs, SignalSd, LengthAlmr, LengthLr);       // n × m
         var kss = Kernel(us, vs, us, vs, SignalSd, LengthAlmr, LengthLr);      // m × m
         var hs = Basis(us, vs, _terms);                                                // m × p
-        var mean = hs * _beta + ks.TransposeThisAndMultiply(_alpha);
+        var mean = hs * _fit.Beta + ks.TransposeThisAndMultiply(_fit.Alpha);
         // cov = K** − K*ᵀ K_y⁻¹ K* + Rᵀ A⁻¹ R, R = H*ᵀ − Hᵀ K_y⁻¹ K*  (R&W eq. 2.42)
-        var w = _kyInvChol.Solve(ks);                                          // L⁻¹ K*   (forward substitution)
-        var kik = SolveUpper(_kyInvChol, w);                                   // K_y⁻¹ K*
-        var r = hs.Transpose() - _h.TransposeThisAndMultiply(kik);             // p × m
-        var ar = SolveUpper(_aInvChol, _aInvChol.Solve(r));                    // A⁻¹ R
-        var cov = kss - w.TransposeThisAndMultiply(w) + r.TransposeThisAndMultiply(ar);
+        var kik = _fit.Ky.Solve(ks);                                           // K_y⁻¹ K*
+        var r = hs.Transpose() - _fit.H.TransposeThisAndMultiply(kik);         // p × m
+        var cov = kss - ks.TransposeThisAndMultiply(kik) + r.TransposeThisAndMultiply(_fit.A.Solve(r));
         var scale = Math.Max(1e-12, cov.Diagonal().Maximum());
         Matrix<double>? l = null;
         for (var jitter = 1e-10; l is null && jitter < 1; jitter *= 10)
@@ -206,22 +197,7 @@ internal sealed class GaussianProcessSurface
         var u = (r - _r0) / _rSpan;
         var v = (x - _x0) / _xSpan;
         var ks = Kernel(_u, _v, [u], [v], SignalSd, LengthAlmr, LengthLr);
-        return (Basis([u], [v], _terms) * _beta)[0] + ks.Column(0).DotProduct(_alpha);
-    }
-
-    /// <summary>Solves Lᵀ X = B for a lower-triangular L (back substitution).</summary>
-    static Matrix<double> SolveUpper(Matrix<double> lower, Matrix<double> b)
-    {
-        var n = lower.RowCount;
-        var x = b.Clone();
-        for (var c = 0; c < b.ColumnCount; c++)
-            for (var i = n - 1; i >= 0; i--)
-            {
-                var s = x[i, c];
-                for (var k = i + 1; k < n; k++) s -= lower[k, i] * x[k, c];
-                x[i, c] = s / lower[i, i];
-            }
-        return x;
+        return (Basis([u], [v], _terms) * _fit.Beta)[0] + ks.Column(0).DotProduct(_fit.Alpha);
     }
 
     static double Gauss(Random rng)
