@@ -126,13 +126,18 @@ public static class SweepCommands
         var tokens = new Option<string>("--tokens") { Description = "Token budget of the full-size run (e.g. 100B).", Required = true };
         var seqLen = new Option<int?>("--seq-len") { Description = "Sequence length (default: the sweep's)." };
         var batch = new Option<int?>("--global-batch") { Description = "Sequences per step (default: the sweep's global batch)." };
-        var decay = new Option<string>("--decay-style") { Description = "cosine, WSD, constant (also linear, inverse-square-root: Megatron only).", DefaultValueFactory = _ => "cosine" };
+        var decay = new Option<string>("--decay-style") { Description = "cosine, WSD or constant (the schedules both `cptlab train` and Megatron-LM run).", DefaultValueFactory = _ => "cosine" };
         var warmup = new Option<double>("--warmup-fraction") { Description = "Share of the iterations spent warming up.", DefaultValueFactory = _ => 0.01 };
         var minLr = new Option<double?>("--min-lr-ratio") { Description = "min-lr / lr (default: the sweep's schedule)." };
         var other = new Option<DirectoryInfo[]>("--proxy-sweep") { Description = "A fitted sweep of another proxy size (repeatable): fits the LR size rule instead of assuming it." };
         var outDir = new Option<DirectoryInfo?>("--out") { Description = "Folder for the plan files (default: SWEEP_DIR/plan)." };
-        var cmd = new Command("plan", "Plan the full-size run from the fitted sweep: same ALMR, LR scaled for size; writes a `cptlab train` config and Megatron-LM launch files.")
-            { dir, target, tokens, seqLen, batch, decay, warmup, minLr, other, outDir };
+        var gpus = new Option<int?>("--gpus") { Description = "GPUs of the cluster: lays the run out (tensor, pipeline, data parallel sizes, recomputation) from a memory model, with the estimated time." };
+        var gpuMemory = new Option<double>("--gpu-memory") { Description = "Memory of one GPU in GiB (with --gpus).", DefaultValueFactory = _ => 80 };
+        var perNode = new Option<int>("--gpus-per-node") { Description = "GPUs per node (with --gpus; tensor parallelism stays within a node).", DefaultValueFactory = _ => 8 };
+        var tflops = new Option<double>("--gpu-tflops") { Description = "Dense bf16 peak of one GPU in TFLOP/s, for the time estimate (H100 SXM: 989).", DefaultValueFactory = _ => 989 };
+        var mfu = new Option<double>("--mfu") { Description = "Model FLOPs utilisation assumed for the time estimate.", DefaultValueFactory = _ => 0.40 };
+        var cmd = new Command("plan", "Plan the full-size run from the fitted sweep: same ALMR, LR scaled for size; writes a `cptlab train` config and, generated from it, the Megatron-LM hand-off (convert in, train, convert out).")
+            { dir, target, tokens, seqLen, batch, decay, warmup, minLr, other, outDir, gpus, gpuMemory, perNode, tflops, mfu };
         cmd.SetAction(r => CliAction.Run(() =>
         {
             var budget = TokenAmount.ParsePositive(r.GetValue(tokens)!, "--tokens");
@@ -141,9 +146,14 @@ public static class SweepCommands
                 Target = r.GetValue(target)!, Tokens = budget, SeqLen = r.GetValue(seqLen), GlobalBatchSize = r.GetValue(batch),
                 DecayStyle = r.GetValue(decay)!, WarmupFraction = r.GetValue(warmup), MinLrRatio = r.GetValue(minLr),
                 OtherSweeps = (r.GetValue(other) ?? []).Select(d => d.FullName).ToArray(), OutDir = r.GetValue(outDir)?.FullName,
+                Cluster = r.GetValue(gpus) is { } n
+                    ? new Model.Parallelism.ClusterSpec(n, r.GetValue(gpuMemory), r.GetValue(perNode), r.GetValue(tflops), r.GetValue(mfu))
+                    : null,
             });
             Console.Write(result.Description);
-            Console.WriteLine($"wrote {result.PlanPath}, {result.BlendPath}{(result.TrainConfigPath is { } t ? ", " + t : "")}, {result.MegatronScriptPath}, {result.MegatronArgsPath}");
+            var folder = Path.GetDirectoryName(result.PlanPath)!;
+            Console.WriteLine($"wrote {folder}: {string.Join(", ", new[] { result.PlanPath, result.BlendPath, result.TrainConfigPath }.Concat(result.LauncherPaths).Select(Path.GetFileName))}");
+            Console.WriteLine($"next: read {Path.Combine(folder, CptLab.Sweep.ScaleOut.MegatronLauncher.ReadmeFile)}; on the cluster run convert_in.sh, train.sh (or sbatch train.sbatch), convert_out.sh");
             return 0;
         }));
         return cmd;

@@ -7,6 +7,8 @@ using CptLab.Data.Prepare;
 using CptLab.Laws;
 using CptLab.Model;
 using CptLab.Model.Hardware;
+using CptLab.Model.Parallelism;
+using CptLab.Sweep.ScaleOut;
 using CptLab.Training;
 
 namespace CptLab.Sweep;
@@ -21,6 +23,7 @@ public sealed record PlanOptions
     public int? SeqLen { get; init; }
     /// <summary>Sequences per optimizer step. Default: the sweep's global batch (its tokens / sequence length).</summary>
     public int? GlobalBatchSize { get; init; }
+    /// <summary>cosine, WSD or constant: the schedules both `cptlab train` and Megatron-LM run.</summary>
     public string DecayStyle { get; init; } = "cosine";
     public double WarmupFraction { get; init; } = 0.01;
     /// <summary>Default: the sweep's schedule.min_lr_ratio, else 0.1.</summary>
@@ -29,16 +32,21 @@ public sealed record PlanOptions
     public IReadOnlyList<string> OtherSweeps { get; init; } = [];
     /// <summary>Where the plan files go (default: SWEEP_DIR/plan).</summary>
     public string? OutDir { get; init; }
+    /// <summary>The cluster to lay the run out on (tensor, pipeline, data parallel sizes); none: no parallel layout.</summary>
+    public ClusterSpec? Cluster { get; init; }
 }
 
 public sealed record SweepPlanResult(TrainingPlan Plan, LrScalingRule Rule, double TargetParameters, string Description,
-    string PlanPath, string BlendPath, string? TrainConfigPath, string MegatronScriptPath, string MegatronArgsPath);
+    string PlanPath, string BlendPath, string TrainConfigPath, ParallelismPlan? Parallelism, MegatronArguments Megatron, IReadOnlyList<string> LauncherPaths);
 
 /// <summary>
 /// `cptlab sweep plan`: the full-size run from the fitted sweep. Keeps the optimum's ALMR, scales its LR to the
 /// target size by η* ∝ N^-α (α fitted over this and other proxy sweeps, or the stated default with one), and
-/// writes: <c>plan.json</c>; <c>blend.json</c>, the blend at that ALMR for the full budget; <c>train.json</c>, a
-/// `cptlab train` config for it; and <c>megatron_launch.sh</c> + <c>megatron_args.txt</c> for Megatron-LM.
+/// writes: <c>plan.json</c>; <c>blend.json</c>, the blend at that ALMR for the full budget; <c>train.json</c>, the
+/// `cptlab train` config of the run, the one source of truth; and the Megatron-LM hand-off generated from it
+/// (<see cref="MegatronLauncher"/>: convert in, train with torchrun or Slurm, convert out, and a README), laid out on
+/// <see cref="PlanOptions.Cluster"/> by <see cref="ParallelismPlanner"/> when one is given. Shards in another tokenizer's
+/// ids than the target's are refused before anything is written (<see cref="TokenizerMatch"/>).
 /// </summary>
 public static class SweepPlan
 {
@@ -48,6 +56,8 @@ public static class SweepPlan
     public static SweepPlanResult Run(string sweepDir, PlanOptions options)
     {
         sweepDir = Path.GetFullPath(sweepDir);
+        var schedule = ScheduleFor(options.DecayStyle)
+            ?? throw new CptLabException($"--decay-style '{options.DecayStyle}': the plan is one train config that `cptlab train` and Megatron-LM both run, so its schedule is cosine, WSD or constant");
         var (spec, fit) = Fitted(sweepDir);
         var proxies = new List<ProxyOptimum> { new(ProxyParameters(spec), fit.Optimum.Lr) };
         foreach (var other in options.OtherSweeps)
@@ -57,17 +67,20 @@ public static class SweepPlan
         }
         var rule = LrScalingRule.Fit(proxies);
 
-        var (targetConfig, modelNode, targetNote) = Target(options.Target);
+        var (targetConfig, modelNode, targetNote, targetFolder) = Target(options.Target);
         var targetParameters = (double)ModelMath.ParameterCount(targetConfig);
         var seqLen = options.SeqLen ?? spec.SeqLen;
         var template = ProxyConfig(sweepDir, spec);
         var globalBatch = options.GlobalBatchSize ?? (int)Math.Max(1, template.GlobalBatchTokens / template.SeqLen);
         var manifest = PrepareManifest.Load(spec.DataDir);
+        TokenizerMatch.Ensure(manifest, spec.DataDir, options.Target, targetConfig, targetFolder);
+        var parallelism = options.Cluster is { } cluster ? ParallelismPlanner.Plan(targetConfig, cluster, seqLen, globalBatch, options.Tokens) : null;
         var sources = spec.Components.Select(c =>
         {
             var acc = manifest.Source(c.Source);
             var role = c.Group switch { SourceGroup.Additional => BlendRole.Target, SourceGroup.Original => BlendRole.Original, _ => BlendRole.Domain };
-            return new Laws.ShardSource(Path.Combine(spec.DataDir, acc.TrainPrefix), role, acc.TokensTrain);
+            // Within a language, sources share by their NAME:WEIGHT, as the proxies' blends did (BlendManifest.Create).
+            return new Laws.ShardSource(Path.Combine(spec.DataDir, acc.TrainPrefix), role, acc.TokensTrain, c.Weight);
         }).ToList();
         var plan = TransferPlanner.Plan(new PlanRequest
         {
@@ -87,22 +100,18 @@ public static class SweepPlan
         var blendPath = Path.Combine(outDir, "blend.json");
         BlendManifest.Create(spec.Mix(plan.Almr, spec.Seeds[0]) with { TokenBudget = plan.TrainIters * plan.TokensPerIter, SeqLen = seqLen }).Save(blendPath);
 
-        string? trainPath = null;
-        if (ScheduleFor(plan.DecayStyle) is { } kind)
-        {
-            trainPath = Path.Combine(outDir, "train.json");
-            var config = TrainConfigFor(plan, spec, template, modelNode, blendPath, kind, outDir);
-            AtomicFile.WriteAllText(trainPath, config.ToJsonString(Json.Indented) + "\n");
-        }
-        else plan = plan with { Assumptions = [.. plan.Assumptions, $"no `cptlab train` config: its schedules are cosine, WSD and constant, not {plan.DecayStyle}"] };
+        var trainPath = Path.Combine(outDir, "train.json");
+        AtomicFile.WriteAllText(trainPath, TrainConfigFor(plan, spec, template, modelNode, blendPath, schedule, outDir, parallelism?.TokensPerSecond).ToJsonString(Json.Indented) + "\n");
 
-        var scriptPath = Path.Combine(outDir, "megatron_launch.sh");
-        MegatronLaunch.WriteScript(scriptPath, plan);
-        var argsPath = Path.Combine(outDir, "megatron_args.txt");
-        AtomicFile.WriteAllText(argsPath, string.Join('\n', MegatronLaunch.Arguments(plan)) + "\n");
+        // The Megatron-LM arguments come from train.json as `cptlab train` reads it: one run, two launchers.
+        var config = TrainConfig.Load(trainPath);
+        var blend = BlendManifest.Load(blendPath);
+        var megatron = MegatronMapping.Build(config, trainPath, blend, manifest, parallelism);
+        var launchers = MegatronLauncher.Write(outDir, new LauncherInputs(TargetName(options.Target), targetConfig, config, blend, megatron, parallelism, plan.Assumptions));
         var planPath = Path.Combine(outDir, PlanFileName);
-        AtomicFile.WriteAllText(planPath, JsonSerializer.Serialize(new PlanFile(plan, rule, targetParameters, options.Target), Json.SnakeCase) + "\n");
-        return new SweepPlanResult(plan, rule, targetParameters, Describe(plan, options.Target, targetParameters), planPath, blendPath, trainPath, scriptPath, argsPath);
+        AtomicFile.WriteAllText(planPath, JsonSerializer.Serialize(new PlanFile(plan, rule, targetParameters, options.Target, parallelism), Json.SnakeCase) + "\n");
+        var description = Describe(plan, options.Target, targetParameters) + (parallelism is null ? "" : ParallelismPlanner.Describe(parallelism));
+        return new SweepPlanResult(plan, rule, targetParameters, description, planPath, blendPath, trainPath, parallelism, megatron, launchers);
     }
 
     public static TrainingPlan ReadPlan(string path)
@@ -115,7 +124,7 @@ public static class SweepPlan
         catch (JsonException e) { throw new CorruptFileException(path, $"not a CptLab plan.json: {e.Message}"); }
     }
 
-    sealed record PlanFile(TrainingPlan Plan, LrScalingRule Rule, double TargetParameters, string Target);
+    sealed record PlanFile(TrainingPlan Plan, LrScalingRule Rule, double TargetParameters, string Target, ParallelismPlan? Parallelism = null);
 
     /// <summary>The plan as printed: the numbers, then every assumption behind them.</summary>
     public static string Describe(TrainingPlan p, string target, double targetParameters)
@@ -159,13 +168,11 @@ public static class SweepPlan
     static string OptimizerNote(TrainConfig proxy)
     {
         static string N(double v) => v.ToString("G6", CultureInfo.InvariantCulture).ToLowerInvariant();
-        var note =
+        return
             $"optimizer as in the proxy runs: AdamW β1 {N(proxy.Beta1)}, β2 {N(proxy.Beta2)}, ε {N(proxy.Eps)}, weight decay {N(proxy.WeightDecay)} on every weight matrix " +
             $"{(proxy.DecayEmbeddings ? "(embeddings and LM head included)" : "except the token embeddings")}, none on norms; gradient clip {N(proxy.GradClip)}. " +
-            $"train.json sets each; for Megatron-LM, whose defaults differ (weight decay 0.01, β2 0.999), pass --weight-decay {N(proxy.WeightDecay)} " +
-            $"--adam-beta1 {N(proxy.Beta1)} --adam-beta2 {N(proxy.Beta2)} --adam-eps {N(proxy.Eps)} --clip-grad {N(proxy.GradClip)}";
-        return proxy.DecayEmbeddings ? note
-            : note + "; Megatron-LM decays the embeddings like every weight matrix and has no option to exempt them, so its run differs from the proxies there (the proxies set optimizer.decay_embeddings: false)";
+            $"train.json sets each, and megatron_args.sh passes each (--weight-decay {N(proxy.WeightDecay)} --adam-beta1 {N(proxy.Beta1)} --adam-beta2 {N(proxy.Beta2)} " +
+            $"--adam-eps {N(proxy.Eps)} --clip-grad {N(proxy.GradClip)}), since Megatron-LM's defaults differ (weight decay 0.01, β2 0.999)";
     }
 
     static double ProxyParameters(SweepSpec spec)
@@ -176,25 +183,33 @@ public static class SweepPlan
         return ModelMath.ParameterCount(LlamaConfig.Load(config));
     }
 
-    /// <summary>The target's architecture, the model section of its train config, and a note when it is not a checkpoint.</summary>
-    static (LlamaConfig Config, JsonObject Model, string? Note) Target(string target)
+    /// <summary>
+    /// The target's architecture, the model section of its train config, a note when it is not a checkpoint, and the
+    /// folder holding its tokenizer (a checkpoint folder) when there is one.
+    /// </summary>
+    static (LlamaConfig Config, JsonObject Model, string? Note, string? Folder) Target(string target)
     {
         if (Directory.Exists(target))
         {
             var dir = Path.GetFullPath(target);
-            return (LlamaConfig.Load(Path.Combine(dir, HfCheckpoint.ConfigFile)), new JsonObject { ["init_from"] = dir }, null);
+            return (LlamaConfig.Load(Path.Combine(dir, HfCheckpoint.ConfigFile)), new JsonObject { ["init_from"] = dir }, null, dir);
         }
         if (File.Exists(target))
         {
             var file = Path.GetFullPath(target);
             return (LlamaConfig.Load(file), new JsonObject { ["config"] = file },
-                $"the train config builds {file}'s architecture from random weights; for continual pre-training set model.init_from to the checkpoint");
+                $"the train config builds {file}'s architecture from random weights; for continual pre-training set model.init_from to the checkpoint", null);
         }
         if (Flavors.All.ContainsKey(target))
             return (Flavors.Get(target), new JsonObject { ["flavor"] = target },
-                $"the train config names flavor {target} (random weights); for continual pre-training replace it with model.init_from: the {target} checkpoint folder");
+                $"the train config names flavor {target} (random weights); for continual pre-training replace it with model.init_from: the {target} checkpoint folder (the Megatron-LM launchers convert the base named by HF_BASE)", null);
         throw new CptLabException($"--target '{target}' is neither a model folder, a config.json nor a flavor ({string.Join(", ", Flavors.All.Keys)})");
     }
+
+    /// <summary>The target as the launchers name it: a flavor, or a folder's or file's own name (never a planning-machine path).</summary>
+    static string TargetName(string target) =>
+        Directory.Exists(target) ? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(target)))
+        : File.Exists(target) ? Path.GetFileName(target) : target;
 
     static string? ScheduleFor(string decayStyle) => decayStyle switch
     {
@@ -204,7 +219,13 @@ public static class SweepPlan
         _ => null,
     };
 
-    static JsonObject TrainConfigFor(TrainingPlan plan, SweepSpec spec, TrainConfig template, JsonObject model, string blendPath, string scheduleKind, string outDir)
+    /// <summary>At least this many validation points and checkpoints over a full-size run, whatever the proxies did.</summary>
+    public const int MinEvaluationsPerRun = 20;
+    /// <summary>With a throughput estimate, a checkpoint at least this often: a failed node then costs at most this much work.</summary>
+    public static readonly TimeSpan MaxCheckpointInterval = TimeSpan.FromHours(2);
+
+    static JsonObject TrainConfigFor(TrainingPlan plan, SweepSpec spec, TrainConfig template, JsonObject model, string blendPath, string scheduleKind, string outDir,
+        double? tokensPerSecond)
     {
         var node = (JsonObject)spec.Train.DeepClone();
         model["dtype"] = spec.Train["model"]?["dtype"]?.DeepClone() ?? ComputePrecision.Auto; // the full-size run picks its machine's faster dtype
@@ -225,14 +246,17 @@ public static class SweepPlan
         if (plan.GlobalBatchSize % micro != 0) micro = 1;
         node["batch"] = new JsonObject { ["micro_batch_size"] = micro, ["global_batch_tokens"] = plan.TokensPerIter };
         node["budget_tokens"] = plan.TrainIters * plan.TokensPerIter;
-        // As many evaluations and checkpoints per run as the proxies had, not the proxies' step counts.
+        // As many evaluations and checkpoints per run as the proxies had (not the proxies' step counts), but at least
+        // MinEvaluationsPerRun of each, and a checkpoint every MaxCheckpointInterval of the estimated wall time.
         var scale = (double)plan.TrainIters / Math.Max(1, template.TotalSteps);
-        node["eval"] = new JsonObject
-        {
-            ["every_steps"] = Math.Max(1, (long)Math.Round(template.EvalEverySteps * scale)), ["max_sequences"] = template.EvalMaxSequences,
-        };
+        var atLeast = Math.Max(1, (plan.TrainIters + MinEvaluationsPerRun - 1) / MinEvaluationsPerRun);
+        var evalEvery = Math.Min(atLeast, Math.Max(1, (long)Math.Round(template.EvalEverySteps * scale)));
+        var checkpointEvery = Math.Min(atLeast, Math.Max(1, (long)Math.Round(template.CheckpointEverySteps * scale)));
+        if (tokensPerSecond is > 0 and var tps)
+            checkpointEvery = Math.Min(checkpointEvery, Math.Max(1, (long)(tps * MaxCheckpointInterval.TotalSeconds / plan.TokensPerIter)));
+        node["eval"] = new JsonObject { ["every_steps"] = evalEvery, ["max_sequences"] = template.EvalMaxSequences };
         var checkpoint = node["checkpoint"] as JsonObject ?? new JsonObject();
-        checkpoint["every_steps"] = Math.Max(1, (long)Math.Round(template.CheckpointEverySteps * scale));
+        checkpoint["every_steps"] = checkpointEvery;
         node["checkpoint"] = checkpoint;
         node["seed"] = 0;
         node["threads"] = 0;

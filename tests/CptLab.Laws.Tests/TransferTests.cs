@@ -63,42 +63,14 @@ public class TransferTests
     }
 
     [Fact]
-    public void MegatronArgumentsUseMegatronNames()
+    public void A_domain_share_is_blended_and_a_small_source_repeated_is_said()
     {
         var plan = TransferPlanner.Plan(Request() with { DomainShare = 0.1, Sources = [.. Request().Sources, new ShardSource("/data/math_text_document", BlendRole.Domain, 1_000_000_000)] });
-        var args = MegatronLaunch.Arguments(plan);
-        Assert.Equal("--data-path", args[0]);
-        // weight, prefix pairs: target, domain, original.
-        Assert.Equal(["0.2475", "/data/zh_web_text_document", "0.0825", "/data/zh_books_text_document", "0.1", "/data/math_text_document", "0.57", "/data/en_replay_text_document"], args.Skip(1).Take(8));
-        string After(string flag) => args[args.ToList().IndexOf(flag) + 1];
-        Assert.Equal(plan.Lr.ToString("G6", System.Globalization.CultureInfo.InvariantCulture), After("--lr"));
-        Assert.Equal("cosine", After("--lr-decay-style"));
-        Assert.Equal("238", After("--lr-warmup-iters"));
-        Assert.Equal("23842", After("--train-iters"));
-        Assert.Equal("23842", After("--lr-decay-iters"));
-        Assert.Equal("8192", After("--seq-length"));
-        Assert.Equal("512", After("--global-batch-size"));
-        Assert.Contains("--min-lr", args);
+        // weight, prefix pairs: target, domain, original; the original language gets 1 − ALMR − domain share.
+        Assert.Equal([("/data/zh_web_text_document", 0.2475), ("/data/zh_books_text_document", 0.0825), ("/data/math_text_document", 0.1), ("/data/en_replay_text_document", 0.57)],
+            plan.Blend.Select(b => (b.PathPrefix, Math.Round(b.Weight, 12))));
+        Assert.Equal(23842, plan.TrainIters);
         // 10% of 100B tokens from a 1B-token math source is 10 epochs: the plan says so.
         Assert.Contains(plan.Assumptions, a => a.Contains("/data/math_text_document is repeated 10"));
-    }
-
-    [Fact]
-    public void LaunchScriptIsWrittenAndExecutable()
-    {
-        var dir = Directory.CreateTempSubdirectory("cptlab-laws-");
-        try
-        {
-            var path = Path.Combine(dir.FullName, "launch.sh");
-            var plan = TransferPlanner.Plan(Request());
-            MegatronLaunch.WriteScript(path, plan);
-            var text = File.ReadAllText(path);
-            Assert.StartsWith("#!/usr/bin/env bash\n", text);
-            Assert.Contains("  --data-path 0.2475 /data/zh_web_text_document 0.0825 /data/zh_books_text_document 0.67 /data/en_replay_text_document\n", text);
-            Assert.Contains("# - one proxy size only", text);
-            Assert.Contains("\"${CPTLAB_ARGS[@]}\" \"$@\"", text);
-            if (!OperatingSystem.IsWindows()) Assert.True((File.GetUnixFileMode(path) & UnixFileMode.UserExecute) != 0);
-        }
-        finally { dir.Delete(recursive: true); }
     }
 }

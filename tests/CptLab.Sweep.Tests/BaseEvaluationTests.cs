@@ -20,7 +20,9 @@ public class BaseEvaluationTests(SweepFixture fx)
             result = Trainer.Run(config, data, runDir, resume: false);
 
         using var again = BlendTrainingData.Open(blend, config.SeqLen, config.EvalMaxSequences);
-        var eval = ModelEvaluation.Evaluate(result.FinalModelDir, again.Validation, config.MicroBatchSize, config.ComputeDtype, threads: 1);
+        // The dtype the run computed in, as it recorded it ("auto" chooses by timing, so it may differ between training and inference).
+        var ran = TrainConfig.Load(Path.Combine(runDir, Trainer.ConfigFileName)).Resolved!.Dtype;
+        var eval = ModelEvaluation.Evaluate(result.FinalModelDir, again.Validation, config.MicroBatchSize, ran, threads: 1);
         var logged = RunMetrics.Read(runDir, config.TotalSteps, spec.Languages);
         Assert.Equal(["en-web", "zh-web"], eval.Keys.Order());
         foreach (var f in logged.Final)

@@ -57,6 +57,17 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Equal(Count(md, "\n|") - Count(md, "\n|---"), Count(html, "<tr>")); // every table row of the Markdown is a row of the page
     }
 
+    /// <summary>
+    /// A flavor's architecture with the fixture's 600-id vocabulary in a config.json: a plan refuses shards in another
+    /// vocabulary than the target's (ScaleOutPlanTests), so the full-size shape is planned with the proxies' ids.
+    /// </summary>
+    string TargetConfig(string flavor)
+    {
+        var path = Path.Combine(fx.NewDir("target-"), "config.json");
+        (Flavors.Get(flavor) with { VocabSize = 600, BosTokenId = null, EosTokenIds = [] }).Save(path);
+        return path;
+    }
+
     static int Count(string s, string what) => (s.Length - s.Replace(what, "").Length) / what.Length;
 
     [Fact]
@@ -64,10 +75,11 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
     {
         var dir = FullSweep();
         var fit = SweepFit.Run(dir, bootstrap: 20).Summary;
-        var result = SweepPlan.Run(dir, new PlanOptions { Target = "Llama-3-70B", Tokens = 1_000_000_000, GlobalBatchSize = 64 });
+        var target = TargetConfig("Llama-3-70B");
+        var result = SweepPlan.Run(dir, new PlanOptions { Target = target, Tokens = 1_000_000_000, GlobalBatchSize = 64 });
         output.WriteLine(result.Description);
         var proxyN = (double)ModelMath.ParameterCount(LlamaConfig.Load(Path.Combine(fx.BaseCheckpoint, "config.json")));
-        var targetN = (double)ModelMath.ParameterCount(Flavors.Get("Llama-3-70B"));
+        var targetN = (double)ModelMath.ParameterCount(LlamaConfig.Load(target));
         var expectedLr = fit.Optimum.Lr * Math.Pow(targetN / proxyN, -0.3); // one proxy size: the stated default α
         Assert.False(result.Rule.Fitted);
         Assert.Equal(fit.Optimum.Almr, result.Plan.Almr);
@@ -77,28 +89,32 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Contains("assumptions:", result.Description);
 
         // The cptlab train config loads as the trainer reads it, with the plan's numbers and a blend at the optimum ALMR.
-        var cfg = TrainConfig.Load(result.TrainConfigPath!);
+        var cfg = TrainConfig.Load(result.TrainConfigPath);
         Assert.Equal(result.Plan.Lr, cfg.Lr, 1e-15);
-        Assert.Equal("Llama-3-70B", cfg.Flavor);
+        Assert.Equal(target, cfg.ModelConfigPath);
         Assert.Equal(result.Plan.TokensPerIter, cfg.GlobalBatchTokens);
         Assert.Equal(result.Plan.TrainIters, cfg.TotalSteps);
         Assert.Equal(0.1, cfg.MinLrRatio, 1e-12);
-        Assert.Equal(result.Plan.TrainIters, cfg.EvalEverySteps); // the proxies evaluated once per run (every 8 of 8 steps): so does the plan
+        // The proxies evaluated once per run (every 8 of 8 steps); a full-size run gets at least 20 validation points and checkpoints.
+        Assert.Equal((result.Plan.TrainIters + 19) / 20, cfg.EvalEverySteps);
+        Assert.Equal((result.Plan.TrainIters + 19) / 20, cfg.CheckpointEverySteps);
         // The proxies' optimizer is written out, not left to defaults, and the Megatron launch names the flags for it.
-        var optimizer = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(result.TrainConfigPath!))!["optimizer"]!;
+        var optimizer = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(result.TrainConfigPath))!["optimizer"]!;
         Assert.True(optimizer["decay_embeddings"]!.GetValue<bool>());
         Assert.Equal(0.1, optimizer["weight_decay"]!.GetValue<double>());
         Assert.Equal(0.95, optimizer["beta2"]!.GetValue<double>());
-        Assert.Contains("--weight-decay 0.1 --adam-beta1 0.9 --adam-beta2 0.95 --adam-eps 1e-08 --clip-grad 1", File.ReadAllText(result.MegatronScriptPath));
+        var megatronArgs = File.ReadAllText(Path.Combine(Path.GetDirectoryName(result.PlanPath)!, "megatron_args.sh"));
+        foreach (var flag in new[] { "--weight-decay 0.1\n", "--adam-beta1 0.9\n", "--adam-beta2 0.95\n", "--adam-eps 1E-08\n", "--clip-grad 1\n" })
+            Assert.Contains(flag, megatronArgs);
         Assert.Contains(result.Plan.Assumptions, a => a.Contains("embeddings and LM head included"));
         var blend = BlendManifest.Load(cfg.Data!);
         Assert.Equal(fit.Optimum.Almr, blend.Almr, 12);
         Assert.Equal(result.Plan.Almr, blend.Sources.Where(s => s.Group == SourceGroup.Additional).Sum(s => s.Share), 12);
 
-        var args = File.ReadAllLines(result.MegatronArgsPath);
-        Assert.Equal(result.Plan.Lr, double.Parse(args[Array.IndexOf(args, "--lr") + 1], CultureInfo.InvariantCulture), result.Plan.Lr * 1e-5);
-        Assert.Equal(result.Plan.TrainIters.ToString(CultureInfo.InvariantCulture), args[Array.IndexOf(args, "--train-iters") + 1]);
-        Assert.Contains("pretrain_gpt.py", File.ReadAllText(result.MegatronScriptPath));
+        string After(string flag) => result.Megatron.Args.Single(a => a.Flag == flag).Values.Single().Text;
+        Assert.Equal(result.Plan.Lr, double.Parse(After("--lr"), CultureInfo.InvariantCulture), result.Plan.Lr * 1e-12);
+        Assert.Equal(result.Plan.TrainIters.ToString(CultureInfo.InvariantCulture), After("--train-iters"));
+        Assert.Contains("pretrain_gpt.py", File.ReadAllText(Path.Combine(Path.GetDirectoryName(result.PlanPath)!, "train.sh")));
         Assert.Equal(result.Plan.Lr, SweepPlan.ReadPlan(result.PlanPath).Lr);
 
         // The report now carries the plan.
@@ -107,7 +123,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
 
         // The verb prints the plan and its assumptions.
         var outDir = Path.Combine(Path.GetDirectoryName(dir)!, "plan-cli");
-        var (code, stdout, _) = CliHost.Run(["sweep", "plan", "--dir", dir, "--target", "Llama-3-70B", "--tokens", "1B", "--global-batch", "64", "--out", outDir]);
+        var (code, stdout, _) = CliHost.Run(["sweep", "plan", "--dir", dir, "--target", target, "--tokens", "1B", "--global-batch", "64", "--out", outDir]);
         Assert.Equal(0, code);
         Assert.Contains("assumptions:", stdout);
         Assert.Equal(result.Plan.Lr, TrainConfig.Load(Path.Combine(outDir, "train.json")).Lr, 1e-15);
@@ -136,7 +152,7 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         var large = FullSweep(lrShift: -0.3, proxyParameters: proxyN * 8);
         var fSmall = SweepFit.Run(small, bootstrap: 0).Summary.Optimum.Lr;
         var fLarge = SweepFit.Run(large, bootstrap: 0).Summary.Optimum.Lr;
-        var result = SweepPlan.Run(small, new PlanOptions { Target = "Llama-3-8B", Tokens = 10_000_000, OtherSweeps = [large] });
+        var result = SweepPlan.Run(small, new PlanOptions { Target = TargetConfig("Llama-3-8B"), Tokens = 10_000_000, OtherSweeps = [large] });
         var alpha = -Math.Log(fLarge / fSmall) / Math.Log(8); // least squares through two points
         Assert.True(result.Rule.Fitted);
         Assert.Equal(alpha, result.Rule.Alpha, 1e-9);
