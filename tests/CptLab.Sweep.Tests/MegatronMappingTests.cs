@@ -1,4 +1,5 @@
 using CptLab.Sweep.ScaleOut;
+using CptLab.TestKit;
 using CptLab.Training;
 
 namespace CptLab.Sweep.Tests;
@@ -30,5 +31,13 @@ public class MegatronMappingTests
         Assert.Equal(0, 128256 % (32 * 8));
         Assert.NotEqual(0, 128256 % (64 * 8));
         Assert.Throws<InvalidOperationException>(() => MegatronMapping.VocabDivisor(128257, 8, () => new InvalidOperationException()));
+    }
+
+    [Fact]
+    public void Docs_scale_out_holds_the_mapping_table_as_the_code_has_it()
+    {
+        var docs = File.ReadAllText(Path.Combine(RepoPaths.Root, "docs", "scale-out.md")).ReplaceLineEndings("\n");
+        var table = MegatronMapping.MarkdownTable();
+        Assert.True(docs.Contains(table, StringComparison.Ordinal), "docs/scale-out.md's mapping table is stale; replace it with:\n" + table);
     }
 }

@@ -80,7 +80,7 @@ public static class MegatronMapping
             "--num-layers --hidden-size --ffn-hidden-size --num-attention-heads --group-query-attention --num-query-groups --kv-channels --max-position-embeddings --position-embedding-type --rotary-base --use-rope-scaling --rope-scaling-factor --normalization --norm-epsilon --swiglu --disable-bias-linear --untie-embeddings-and-output-weights --attention-dropout --hidden-dropout --make-vocab-size-divisible-by --transformer-impl",
             "the architecture of the model's config.json, field by field (see Architecture); the weights come from HF_BASE, converted by convert_in.sh (a planning-machine path is never written)",
             Architecture),
-        Row("model.save_dtype", "convert_out.py --dtype", "the dtype Megatron-Bridge's export writes the final Hugging Face weights in (auto: Bridge's default, the model's own)",
+        Row("model.save_dtype", "convert_out.sh --torch-dtype", "the dtype Megatron-Bridge's export writes the final Hugging Face weights in (auto: bfloat16, what Bridge imported and trained)",
             _ => None),
         Row("model.tokenizer", "--tokenizer-type HuggingFaceTokenizer --tokenizer-model", "re-rooted to $TOKENIZER_MODEL (default $HF_BASE, the base checkpoint's tokenizer, which the shards were checked against when planning)",
             _ => [new("--tokenizer-type", "HuggingFaceTokenizer"), new("--tokenizer-model", ShellWord.Var("$TOKENIZER_MODEL"))]),
