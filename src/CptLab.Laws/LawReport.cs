@@ -69,6 +69,7 @@ public static class LawReport
         {
             md.Append("## Full-size run plan\n\n| | |\n|---|---|\n");
             md.Append($"| ALMR | {P(plan.Almr)} |\n| lr / min-lr | {E(plan.Lr)} / {E(plan.MinLr)} |\n");
+            if (plan.LrInterval is { } li) md.Append($"| lr interval | [{E(li.Lo)}, {E(li.Hi)}] (proxy's interval × α in [{P(plan.AlphaInterval!.Lo)}, {P(plan.AlphaInterval.Hi)}]) |\n");
             md.Append($"| warmup / train iterations | {plan.WarmupIters} / {plan.TrainIters} ({plan.DecayStyle} decay) |\n");
             md.Append($"| sequence length × global batch | {plan.SeqLength} × {plan.GlobalBatchSize} = {plan.TokensPerIter.ToString("N0", ci)} tokens/iter |\n");
             foreach (var w in plan.Blend) md.Append($"| blend `{w.PathPrefix}` ({w.Role.ToString().ToLowerInvariant()}) | {P(w.Weight)} |\n");

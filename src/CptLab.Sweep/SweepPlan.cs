@@ -59,11 +59,11 @@ public static class SweepPlan
         var schedule = ScheduleFor(options.DecayStyle)
             ?? throw new CptLabException($"--decay-style '{options.DecayStyle}': the plan is one train config that `cptlab train` and Megatron-LM both run, so its schedule is cosine, WSD or constant");
         var (spec, fit) = Fitted(sweepDir);
-        var proxies = new List<ProxyOptimum> { new(ProxyParameters(spec), fit.Optimum.Lr) };
+        var proxies = new List<ProxyOptimum> { new(ProxyParameters(spec), fit.Optimum.Lr, fit.Optimum.LrInterval) };
         foreach (var other in options.OtherSweeps)
         {
             var (s, f) = Fitted(Path.GetFullPath(other));
-            proxies.Add(new ProxyOptimum(ProxyParameters(s), f.Optimum.Lr));
+            proxies.Add(new ProxyOptimum(ProxyParameters(s), f.Optimum.Lr, f.Optimum.LrInterval));
         }
         var rule = LrScalingRule.Fit(proxies);
 
@@ -84,7 +84,7 @@ public static class SweepPlan
         }).ToList();
         var plan = TransferPlanner.Plan(new PlanRequest
         {
-            Almr = fit.Optimum.Almr, ProxyLr = fit.Optimum.Lr, ProxyParameters = proxies[0].Parameters, TargetParameters = targetParameters,
+            Almr = fit.Optimum.Almr, ProxyLr = fit.Optimum.Lr, ProxyLrInterval = fit.Optimum.LrInterval, ProxyParameters = proxies[0].Parameters, TargetParameters = targetParameters,
             TokenBudget = options.Tokens, SeqLength = seqLen, GlobalBatchSize = globalBatch, Sources = sources, Rule = rule,
             DomainShare = spec.DomainShare, MinLrRatio = options.MinLrRatio ?? template.MinLrRatio, WarmupFraction = options.WarmupFraction,
             DecayStyle = options.DecayStyle,
@@ -107,7 +107,7 @@ public static class SweepPlan
         var config = TrainConfig.Load(trainPath);
         var blend = BlendManifest.Load(blendPath);
         var megatron = MegatronMapping.Build(config, trainPath, blend, manifest, parallelism);
-        var launchers = MegatronLauncher.Write(outDir, new LauncherInputs(TargetName(options.Target), targetConfig, config, blend, megatron, parallelism, plan.Assumptions));
+        var launchers = MegatronLauncher.Write(outDir, new LauncherInputs(TargetName(options.Target), targetConfig, config, blend, megatron, parallelism, plan.Assumptions, plan.LrInterval));
         var planPath = Path.Combine(outDir, PlanFileName);
         AtomicFile.WriteAllText(planPath, JsonSerializer.Serialize(new PlanFile(plan, rule, targetParameters, options.Target, parallelism), Json.SnakeCase) + "\n");
         var description = Describe(plan, options.Target, targetParameters) + (parallelism is null ? "" : ParallelismPlanner.Describe(parallelism));
@@ -135,6 +135,9 @@ public static class SweepPlan
             string.Create(ci, $"full-size run for {target} ({targetParameters:0.###e0} parameters):"),
             string.Create(ci, $"  ALMR            {p.Almr:0.####}"),
             string.Create(ci, $"  lr / min-lr     {p.Lr:0.###e0} / {p.MinLr:0.###e0} ({p.DecayStyle}, warmup {p.WarmupIters} iterations)"),
+            p.LrInterval is { } li
+                ? string.Create(ci, $"  lr interval     [{li.Lo:0.###e0}, {li.Hi:0.###e0}] (proxy's interval × α in [{p.AlphaInterval!.Lo:0.###}, {p.AlphaInterval.Hi:0.###}])")
+                : "  lr interval     none (see the assumptions)",
             string.Create(ci, $"  iterations      {p.TrainIters:N0} × {p.GlobalBatchSize} sequences × {p.SeqLength} tokens = {p.TrainIters * p.TokensPerIter:N0} tokens"),
         };
         lines.AddRange(p.Blend.Select(b => string.Create(ci, $"  blend           {b.Weight:0.######} {b.PathPrefix} ({b.Role.ToString().ToLowerInvariant()})")));

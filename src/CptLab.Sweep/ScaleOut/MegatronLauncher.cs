@@ -19,7 +19,8 @@ public sealed record LauncherInputs(
     BlendManifest Blend,
     MegatronArguments Arguments,
     ParallelismPlan? Parallelism,
-    IReadOnlyList<string> Assumptions);
+    IReadOnlyList<string> Assumptions,
+    Laws.Interval? LrInterval = null);
 
 /// <summary>
 /// The Megatron-LM side of a plan folder: four steps a cluster user runs in order, each a script that takes
@@ -350,6 +351,8 @@ public static class MegatronLauncher
         sb.Append("## The run\n\n");
         sb.Append(string.Create(ci, $"- {c.TotalSteps:N0} iterations × {c.GlobalBatchTokens / c.SeqLen:N0} sequences × {c.SeqLen:N0} tokens = {c.TotalSteps * c.GlobalBatchTokens:N0} tokens\n"));
         sb.Append(string.Create(ci, $"- LR {c.Lr:0.###e0} → min {c.Lr * c.MinLrRatio:0.###e0}, {c.Schedule} schedule, warm-up {c.WarmupSteps:N0} iterations from {c.WarmupInitLr:0.###e0}\n"));
+        if (x.LrInterval is { } li)
+            sb.Append(string.Create(ci, $"- LR interval [{li.Lo:0.###e0}, {li.Hi:0.###e0}] (the proxy's LR interval carried through the size rule with α's interval; see *Assumptions*)\n"));
         sb.Append(string.Create(ci, $"- AdamW β1 {c.Beta1}, β2 {c.Beta2}, ε {c.Eps:0.###e0}, weight decay {c.WeightDecay}, gradient clip {c.GradClip}\n"));
         sb.Append(string.Create(ci, $"- ALMR {x.Blend.Almr:0.####} of the training tokens\n\n"));
 
