@@ -36,12 +36,13 @@ public static class LawsCommands
         var loss = new Option<string>("--loss") { Description = "Residuals on log L ('log', as Hoffmann et al. and Epoch AI) or on L ('linear').", DefaultValueFactory = _ => "log" };
         var target = new Option<string>("--target") { Description = "The column holding the loss the law predicts (a sweep folder's 'loss' is the target language's).", DefaultValueFactory = _ => "loss" };
         var input = new Option<string[]>("--input") { Description = "A law input read from a differently named column, NAME=COLUMN (repeatable), e.g. --input r=almr.", AllowMultipleArgumentsPerToken = false };
+        var where = new Option<string[]>("--where") { Description = "Fit only the rows where COLUMN=VALUE (repeatable; numbers compared as numbers), e.g. --where lr=1e-4 for one LR of a sweep.", AllowMultipleArgumentsPerToken = false };
         var bootstrap = new Option<int>("--bootstrap") { Description = "Pairs-bootstrap replicates for the parameters' intervals (0: none).", DefaultValueFactory = _ => 0 };
         var confidence = new Option<double>("--confidence") { Description = "Coverage of the bootstrap intervals.", DefaultValueFactory = _ => 0.95 };
         var seed = new Option<int>("--seed") { Description = "Seed of the random starts and the bootstrap.", DefaultValueFactory = _ => 0 };
         var outFile = new Option<FileInfo?>("--out") { Description = "Write the fit as JSON here (atomically)." };
         var cmd = new Command("fit", "Fit a registered law to a table: robust (Huber) nonlinear least squares from a grid of starts, optional bootstrap intervals.")
-            { data, law, delta, loss, target, input, bootstrap, confidence, seed, outFile };
+            { data, law, delta, loss, target, input, where, bootstrap, confidence, seed, outFile };
         cmd.SetAction(r => CliAction.Run(() =>
         {
             var definition = LawRegistry.Get(r.GetValue(law)!);
@@ -56,6 +57,8 @@ public static class LawsCommands
                 Seed = r.GetValue(seed),
             };
             var (table, leftOut) = ReadTable(r.GetValue(data)!);
+            foreach (var (column, value) in ParsePairs(r.GetValue(where) ?? [], "--where", "COLUMN=VALUE", "--where lr=1e-4"))
+                table = table.Where(column, value);
             var fit = LawTableFitter.Fit(table, definition, options);
             Console.Write(fit.Format());
             foreach (var line in leftOut) Console.WriteLine($"left out: {line}");
@@ -94,15 +97,21 @@ public static class LawsCommands
     static Dictionary<string, string> ParseInputs(string[] pairs)
     {
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, column) in ParsePairs(pairs, "--input", "NAME=COLUMN, the law's input name and the table's column", "--input r=almr"))
+            if (!map.TryAdd(name, column))
+                throw new CptLabException($"--input {name} is given twice");
+        return map;
+    }
+
+    static IEnumerable<(string Key, string Value)> ParsePairs(string[] pairs, string option, string form, string example)
+    {
         foreach (var p in pairs)
         {
             var eq = p.IndexOf('=');
             if (eq <= 0 || eq == p.Length - 1)
-                throw new CptLabException($"--input '{p}': write NAME=COLUMN, the law's input name and the table's column (e.g. --input r=almr)");
-            if (!map.TryAdd(p[..eq].Trim(), p[(eq + 1)..].Trim()))
-                throw new CptLabException($"--input {p[..eq]} is given twice");
+                throw new CptLabException($"{option} '{p}': write {form} (e.g. {example})");
+            yield return (p[..eq].Trim(), p[(eq + 1)..].Trim());
         }
-        return map;
     }
 
     static int NonNegative(int v, string option) =>

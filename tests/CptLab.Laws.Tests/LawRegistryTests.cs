@@ -116,4 +116,22 @@ public class LawRegistryTests
         Assert.Matches(@"\n    a\s+\(-∞, ∞\)\s+log A", text);
         Assert.Contains("d (training tokens D, > 0)", text);
     }
+
+    [Fact]
+    public void Where_selects_rows_by_number_or_text_and_names_the_values_when_none_match()
+    {
+        var table = new LawTable("t.csv", ["lr", "name", "loss"],
+        [
+            new LawTableRow("line 2", ["0.0001", "a", "3.0"]),
+            new LawTableRow("line 3", ["3e-4", "b", "2.9"]),
+            new LawTableRow("line 4", ["1E-04", "b", "2.8"]),
+        ]);
+        var one = table.Where("lr", "1e-4");
+        Assert.Equal(["line 2", "line 4"], one.Rows.Select(r => r.Where));
+        Assert.Equal("t.csv (rows with lr = 1e-4)", one.Source);
+        Assert.Equal(["line 4"], one.Where("name", "b").Rows.Select(r => r.Where));
+        var none = Assert.Throws<CptLab.Core.CptLabException>(() => table.Where("lr", "2e-4"));
+        Assert.Equal("t.csv: no row has lr = 2e-4; the column's values are: 0.0001, 3e-4, 1E-04", none.Message);
+        Assert.Contains("no column 'almr'", Assert.Throws<CptLab.Core.CptLabException>(() => table.Where("almr", "0")).Message);
+    }
 }

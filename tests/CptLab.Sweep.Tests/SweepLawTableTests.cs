@@ -72,6 +72,13 @@ public class SweepLawTableTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Equal(7, fit.Points);
         Assert.Equal(Path.GetFullPath(dir), fit.Source);
 
+        // One LR of the sweep: its four ALMRs (the failed run is at the other LR).
+        var lr0 = spec.Lrs[0].ToString("R", CultureInfo.InvariantCulture);
+        (code, stdout, stderr) = CliHost.Run(["laws", "fit", "--data", dir, "--law", "data_mixing_law", "--input", "r=almr", "--where", "lr=" + lr0]);
+        output.WriteLine(stdout + stderr);
+        Assert.Equal(0, code);
+        Assert.Contains($"(rows with lr = {lr0}), 4 points", stdout);
+
         // A column the table lacks is named with the ones it has.
         (code, _, stderr) = CliHost.Run(["laws", "fit", "--data", dir, "--law", "data_mixing_law", "--input", "r=share"]);
         Assert.Equal(1, code);
