@@ -76,6 +76,8 @@ public static class LawsCommands
     static (LawTable Table, IReadOnlyList<string> LeftOut) ReadTable(string path)
     {
         if (!Directory.Exists(path)) return (LawTable.ReadFile(path), []);
+        if (!File.Exists(Path.Combine(path, SweepStore.FileName)))
+            throw new CptLabException($"--data {path}: a folder, but not a sweep folder (it has no {SweepStore.FileName}); give a CSV or JSONL file, or a folder written by `cptlab sweep run`");
         var sweep = SweepLawTable.Read(path);
         return (sweep.Table, sweep.LeftOut);
     }

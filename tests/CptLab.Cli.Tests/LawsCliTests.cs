@@ -106,6 +106,18 @@ public class LawsCliTests
         Assert.DoesNotContain("   at ", output);
     }
 
+    [Fact]
+    public void A_folder_that_is_not_a_sweep_and_a_missing_file_are_named()
+    {
+        var dir = TempDir();
+        var (code, output) = Cptlab("laws", "fit", "--data", dir, "--law", "chinchilla");
+        Assert.Equal(1, code);
+        Assert.Contains($"error: --data {dir}: a folder, but not a sweep folder (it has no sweep.db)", output);
+        (code, output) = Cptlab("laws", "fit", "--data", Path.Combine(dir, "none.csv"), "--law", "chinchilla");
+        Assert.Equal(1, code);
+        Assert.Contains($"error: {Path.Combine(dir, "none.csv")}: file not found", output);
+    }
+
     [Theory]
     [InlineData("--huber-delta 'big': give a positive number (e.g. 1e-3) or 'mad'", "--huber-delta", "big")]
     [InlineData("--loss 'sqrt': give 'log'", "--loss", "sqrt")]
