@@ -184,7 +184,7 @@ public static class LawTableFitter
     static LawFitStage[] Stages(Core c, int starts) =>
     [
         new("levenberg_marquardt", c.Converged > 0, $"{c.Converged} of {starts} starts converged inside the bounds; the lowest sum of squares kept"),
-        new("irls_huber", c.IrlsConverged, $"{c.Reweightings} reweightings" + (c.IrlsConverged ? "" : " (stopped at the limit)")),
+        new("irls_huber", c.IrlsConverged, $"{c.Reweightings} reweighting{(c.Reweightings == 1 ? "" : "s")}" + (c.IrlsConverged ? "" : " (stopped at the limit)")),
         new("bfgs", c.PolishConverged, c.PolishImproved ? $"lowered the Huber objective by {c.PolishGain:G3}; kept"
             : c.PolishConverged ? "found nothing lower; the IRLS optimum kept" : "failed (line search or bounds); the IRLS optimum kept"),
     ];
