@@ -31,6 +31,7 @@ public static class Program
         root.Subcommands.Add(SweepCommands.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(DataCommands.Create());
+        root.Subcommands.Add(LawsCommands.Create());
         root.Subcommands.Add(ServeCommands.Serve());
         root.Subcommands.Add(ServeCommands.Chat());
         root.Subcommands.Add(ExportCommand.Create());

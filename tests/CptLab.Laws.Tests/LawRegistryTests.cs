@@ -65,4 +65,73 @@ public class LawRegistryTests
         Assert.Equal(truth, critical!.Value, 1e-6);
         Assert.Equal(k, fit["t"], 1e-4);
     }
+
+    /// <summary>
+    /// Noise-free Chinchilla points fitted with residuals on L (--loss linear) and on log L: both recover Epoch AI's
+    /// parameters; the linear fit's residual RMS is in units of L, so it differs from the log fit's by about the loss level.
+    /// </summary>
+    [Theory]
+    [InlineData(LossSpace.Log)]
+    [InlineData(LossSpace.Linear)]
+    public void Both_loss_spaces_recover_the_generating_law(LossSpace space)
+    {
+        var fit = LawTableFitter.Fit(LawFixtures.Chinchilla(0, 1), LawRegistry.Get("chinchilla"), new LawFitOptions { HuberDelta = 1e-3, Loss = space });
+        Assert.Equal(space == LossSpace.Log ? "log" : "linear", fit.LossSpace);
+        for (var j = 0; j < LawFixtures.Epoch.Length; j++)
+            Assert.True(Math.Abs(fit.Parameters[j].Value / LawFixtures.Epoch[j] - 1) < 1e-4, $"{space} {fit.Parameters[j].Name}: {fit.Parameters[j].Value} vs {LawFixtures.Epoch[j]}");
+        Assert.Equal(["levenberg_marquardt", "irls_huber", "bfgs"], fit.Stages.Select(s => s.Name));
+        Assert.True(fit.Stages[0].Converged && fit.Stages[1].Converged);
+    }
+
+    /// <summary>fit.json written and read back: the same numbers, and the law found again so the fit predicts.</summary>
+    [Fact]
+    public void Fit_json_round_trips_and_predicts()
+    {
+        var fit = LawTableFitter.Fit(LawFixtures.Chinchilla(0.007, 2), LawRegistry.Get("chinchilla"), new LawFitOptions { Bootstrap = 8, Seed = 3 });
+        var path = Path.Combine(Directory.CreateTempSubdirectory("cptlab-lawfit-").FullName, "fit.json");
+        LawFitJson.Write(path, fit);
+        var back = LawFitJson.Read(path);
+        Assert.Equal(fit.Parameters, back.Parameters);
+        Assert.Equal(fit.Stages, back.Stages);
+        Assert.Equal(fit.HuberDelta, back.HuberDelta);
+        Assert.Equal(fit.Bootstrap, back.Bootstrap);
+        Assert.Equal(fit.Points, back.Points);
+        Assert.Equal(fit.Predict(1e9, 2e10), back.Predict(1e9, 2e10));
+        Assert.All(back.Parameters, p => Assert.True(p.Lower <= p.Value && p.Value <= p.Upper, $"{p.Name} {p.Value} outside [{p.Lower}, {p.Upper}]"));
+        File.WriteAllText(path, "{\"law\": ");
+        Assert.Contains("fit.json", Assert.Throws<CptLab.Core.CorruptFileException>(() => LawFitJson.Read(path)).Message);
+    }
+
+    [Fact]
+    public void Catalog_lists_every_law_with_inputs_and_bounds()
+    {
+        var text = LawCatalog.Format(LawRegistry.All);
+        foreach (var law in LawRegistry.All)
+        {
+            Assert.Contains(law.Name + (law.Fittable ? "\n" : "  (sweep family"), text);
+            Assert.Contains(law.Formula, text);
+        }
+        Assert.Matches(@"alpha\s+\[0, 5\]\s+model-size exponent", text);
+        Assert.Matches(@"epsilon\s+\[1e-06, 1\]", text);
+        Assert.Matches(@"\n    a\s+\(-∞, ∞\)\s+log A", text);
+        Assert.Contains("d (training tokens D, > 0)", text);
+    }
+
+    [Fact]
+    public void Where_selects_rows_by_number_or_text_and_names_the_values_when_none_match()
+    {
+        var table = new LawTable("t.csv", ["lr", "name", "loss"],
+        [
+            new LawTableRow("line 2", ["0.0001", "a", "3.0"]),
+            new LawTableRow("line 3", ["3e-4", "b", "2.9"]),
+            new LawTableRow("line 4", ["1E-04", "b", "2.8"]),
+        ]);
+        var one = table.Where("lr", "1e-4");
+        Assert.Equal(["line 2", "line 4"], one.Rows.Select(r => r.Where));
+        Assert.Equal("t.csv (rows with lr = 1e-4)", one.Source);
+        Assert.Equal(["line 4"], one.Where("name", "b").Rows.Select(r => r.Where));
+        var none = Assert.Throws<CptLab.Core.CptLabException>(() => table.Where("lr", "2e-4"));
+        Assert.Equal("t.csv: no row has lr = 2e-4; the column's values are: 0.0001, 3e-4, 1E-04", none.Message);
+        Assert.Contains("no column 'almr'", Assert.Throws<CptLab.Core.CptLabException>(() => table.Where("almr", "0")).Message);
+    }
 }

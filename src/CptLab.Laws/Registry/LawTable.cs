@@ -66,6 +66,30 @@ public sealed class LawTable
         return v;
     }
 
+    /// <summary>
+    /// The rows whose cell in <paramref name="column"/> equals <paramref name="value"/> (`--where lr=1e-4`): as numbers
+    /// when both parse (to 1e-9 relative, so 1e-4 matches 0.0001), else as text. The result's source names the selection.
+    /// </summary>
+    public LawTable Where(string column, string value)
+    {
+        if (!_index.TryGetValue(column, out var c))
+            throw new CptLabException($"{Source}: --where {column}=…: no column '{column}'; the table's columns are: {string.Join(", ", Columns)}");
+        var wanted = ParseNumber(value);
+        bool Match(string cell) => wanted is { } w && ParseNumber(cell) is { } v
+            ? Math.Abs(v - w) <= 1e-9 * Math.Max(Math.Abs(v), Math.Abs(w))
+            : string.Equals(cell.Trim(), value.Trim(), StringComparison.Ordinal);
+        var rows = Rows.Where(r => Match(r.Cells[c])).ToArray();
+        if (rows.Length == 0)
+        {
+            var values = Rows.Select(r => r.Cells[c].Trim()).Distinct().ToArray();
+            throw new CptLabException($"{Source}: no row has {column} = {value}; the column's values are: {string.Join(", ", values.Take(20))}{(values.Length > 20 ? $", … ({values.Length} in all)" : "")}");
+        }
+        return new LawTable($"{Source} (rows with {column} = {value})", Columns, rows);
+    }
+
+    static double? ParseNumber(string s) =>
+        double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) ? v : null;
+
     /// <summary>Reads a CSV or JSONL file (by extension: .jsonl/.ndjson are JSONL, anything else CSV).</summary>
     public static LawTable ReadFile(string path)
     {

@@ -36,6 +36,14 @@ public sealed record LawFitOptions
 /// <summary>One fitted parameter, with its bootstrap interval when one was asked for.</summary>
 public sealed record FittedLawParameter(string Name, double Value, double? Lower, double? Upper, bool AtBound);
 
+/// <summary>
+/// One optimiser stage of a table fit and how it ended: "levenberg_marquardt" (converged: at least one start
+/// reached finite parameters inside the bounds), "irls_huber" (converged: the objective's relative change fell
+/// below 1e-10, or a step stopped lowering it, before the reweighting limit), "bfgs" (converged: MathNet's BFGS
+/// met its tolerances inside the bounds; whether it was kept is in <see cref="Detail"/>).
+/// </summary>
+public sealed record LawFitStage(string Name, bool Converged, string Detail);
+
 /// <summary>How the bootstrap intervals were made.</summary>
 public sealed record LawBootstrapSummary(int Replicates, int Failed, double Confidence, string Method);
 
@@ -52,6 +60,7 @@ public sealed record LawTableFit(
     double HuberDelta,
     string HuberDeltaRule,
     string Optimizer,
+    IReadOnlyList<LawFitStage> Stages,
     int StartsTried,
     int StartsConverged,
     int Reweightings,
@@ -110,10 +119,12 @@ public sealed record LawTableFit(
             sb.AppendLine(string.Create(ci, $"  {p.Name,-10} {p.Value,14:G8}{iv}{(p.AtBound ? "  (at its bound)" : "")}"));
         }
         sb.AppendLine(string.Create(ci, $"robust loss: Huber on {(LossSpace == "log" ? "log L" : "L")} residuals, δ = {HuberDelta:G4} ({HuberDeltaRule})"));
-        sb.AppendLine($"optimiser: {Optimizer}");
+        sb.AppendLine("optimiser:");
+        foreach (var s in Stages)
+            sb.AppendLine($"  {s.Name,-20} {(s.Converged ? "converged" : "NOT converged"),-14} {s.Detail}");
         sb.AppendLine(string.Create(ci, $"starts: {StartsConverged} of {StartsTried} converged; objective Σ huber = {Objective:G8}; residual RMS {ResidualRms:G4}"));
         if (Bootstrap is { } b)
-            sb.AppendLine(string.Create(ci, $"intervals: {b.Confidence:P0} {b.Method}, {b.Replicates} replicates ({b.Failed} failed)"));
+            sb.AppendLine(string.Create(ci, $"intervals: {b.Confidence * 100:0.##}% {b.Method}, {b.Replicates} replicates ({b.Failed} failed)"));
         return sb.ToString();
     }
 }
@@ -160,7 +171,7 @@ public static class LawTableFitter
             law.Name, law.Formula, table.Source, data.Columns, options.LossColumn,
             options.Loss == LossSpace.Log ? "log" : "linear", data.Y.Length, p,
             core.Delta, options.HuberDelta is null ? $"1.345·MAD of the least-squares residuals (σ̂ = {core.Delta / HuberTuning:G4}), the sweep fit's rule" : "fixed",
-            Optimizer(core), starts.Count, core.Converged, core.Reweightings, core.Objective,
+            Optimizer(core), Stages(core, starts.Count), starts.Count, core.Converged, core.Reweightings, core.Objective,
             Math.Sqrt(core.Residuals.Sum(e => e * e) / core.Residuals.Length), bootstrap, options.Seed)
         { Definition = law };
     }
@@ -169,6 +180,14 @@ public static class LawTableFitter
         $"Levenberg–Marquardt on squares from each start, best kept; then Huber by IRLS ({c.Reweightings} reweightings" +
         (c.IrlsConverged ? ", converged" : ", stopped at the limit") + ")" +
         (c.PolishImproved ? $"; then BFGS on the Huber objective (lowered it by {c.PolishGain:G3})" : "; BFGS on the Huber objective found nothing lower");
+
+    static LawFitStage[] Stages(Core c, int starts) =>
+    [
+        new("levenberg_marquardt", c.Converged > 0, $"{c.Converged} of {starts} starts converged inside the bounds; the lowest sum of squares kept"),
+        new("irls_huber", c.IrlsConverged, $"{c.Reweightings} reweighting{(c.Reweightings == 1 ? "" : "s")}" + (c.IrlsConverged ? "" : " (stopped at the limit)")),
+        new("bfgs", c.PolishConverged, c.PolishImproved ? $"lowered the Huber objective by {c.PolishGain:G3}; kept"
+            : c.PolishConverged ? "found nothing lower; the IRLS optimum kept" : "failed (line search or bounds); the IRLS optimum kept"),
+    ];
 
     // ---- binding the table ----
 
@@ -198,7 +217,7 @@ public static class LawTableFitter
             return v;
         }).ToArray();
         if (!table.Has(options.LossColumn))
-            throw new CptLabException($"{table.Source}: no loss column '{options.LossColumn}'; the table's columns are: {string.Join(", ", table.Columns)}; name the loss column with --y COLUMN");
+            throw new CptLabException($"{table.Source}: no loss column '{options.LossColumn}'; the table's columns are: {string.Join(", ", table.Columns)}; name the loss column with --target COLUMN");
         var loss = table.Numbers(options.LossColumn, "the loss");
         if (options.Loss == LossSpace.Log)
             for (var r = 0; r < loss.Length; r++)
@@ -326,7 +345,7 @@ public static class LawTableFitter
     // ---- the fit ----
 
     internal sealed record Core(double[] Theta, double[] Residuals, double Delta, double Objective, int Converged, int Reweightings,
-        bool IrlsConverged, bool PolishImproved, double PolishGain);
+        bool IrlsConverged, bool PolishConverged, bool PolishImproved, double PolishGain);
 
     static Core FitCore(LawDefinition law, double[][] x, double[] y, LawFitOptions options, (double Lower, double Upper)[] bounds, IReadOnlyList<double[]> starts)
     {
@@ -395,7 +414,7 @@ public static class LawTableFitter
                 (best, residuals, objective, improved) = (polished, e, obj, true);
             }
         }
-        return new Core(best, residuals, delta, objective, converged, reweightings, irlsConverged, improved, improved ? gainBfgs : 0);
+        return new Core(best, residuals, delta, objective, converged, reweightings, irlsConverged, polished is not null, improved, improved ? gainBfgs : 0);
     }
 
     static (double[]? Theta, double Gain) Polish(TableModel model, double[] y, double[] start, double delta, (double Lower, double Upper)[] bounds)
