@@ -80,6 +80,9 @@ public sealed record CriticalAlmrSummary(double MaxForgetting, double? Almr, Int
 public sealed record BootstrapSummary(int Replicates, int Failed, double Confidence, string Method);
 
 /// <summary>Everything fit.json holds: the chosen law and its parameters, the optimum and its uncertainty.</summary>
+/// <summary>What the sweep can answer: the ALMR × LR question (a grid), the ALMR question at one LR, or the LR question at one ALMR.</summary>
+public enum SweepDesign { Grid, SingleLr, SingleAlmr }
+
 public sealed record FitSummary(
     string Law,
     string Formula,
@@ -101,4 +104,6 @@ public sealed record FitSummary(
     Interval LrRange,
     long? ExtrapolatedToTokens,
     int Seed,
-    UncertaintySummary? Uncertainty = null);
+    UncertaintySummary? Uncertainty = null,
+    string Design = "grid",
+    string? DesignNote = null);

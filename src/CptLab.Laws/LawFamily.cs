@@ -11,6 +11,8 @@ public enum LawKind
     ResponseSurfaceQuadratic,
     /// <summary>L(r) = c + k·exp(t·r) at each swept LR (3 parameters per language and LR), interpolated across LRs by a natural cubic spline in x.</summary>
     MixingLaw,
+    /// <summary>log L = a + b·x + c·x² (3 parameters per language): a sweep of one ALMR over LRs, the LR question alone.</summary>
+    ResponseSurfaceConstant,
 }
 
 /// <summary>One observation of one language: ALMR r, x = log10 η, and y = log of the validation loss.</summary>
@@ -90,6 +92,7 @@ internal abstract class LawFamily
         LawKind.ResponseSurfaceLinear => new ResponseSurfaceFamily(1),
         LawKind.ResponseSurfaceQuadratic => new ResponseSurfaceFamily(2),
         LawKind.MixingLaw => new MixingLawFamily(),
+        LawKind.ResponseSurfaceConstant => new ResponseSurfaceFamily(0),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -98,6 +101,7 @@ internal abstract class LawFamily
         LawKind.ResponseSurfaceLinear => "response_surface_linear",
         LawKind.ResponseSurfaceQuadratic => "response_surface_quadratic",
         LawKind.MixingLaw => "mixing_law",
+        LawKind.ResponseSurfaceConstant => "response_surface_constant",
         _ => kind.ToString(),
     };
 
@@ -120,10 +124,18 @@ internal sealed class ResponseSurfaceFamily(int degree) : LawFamily
 {
     readonly int _terms = degree + 1;
 
-    public override LawKind Kind => degree == 1 ? LawKind.ResponseSurfaceLinear : LawKind.ResponseSurfaceQuadratic;
-    public override string Formula => degree == 1
-        ? "log L = (a0 + a1·u) + (b0 + b1·u)·z + (c0 + c1·u)·z², u = r − r0, z = log10 lr − x0"
-        : "log L = (a0 + a1·u + a2·u²) + (b0 + b1·u + b2·u²)·z + (c0 + c1·u + c2·u²)·z², u = r − r0, z = log10 lr − x0";
+    public override LawKind Kind => degree switch
+    {
+        0 => LawKind.ResponseSurfaceConstant,
+        1 => LawKind.ResponseSurfaceLinear,
+        _ => LawKind.ResponseSurfaceQuadratic,
+    };
+    public override string Formula => degree switch
+    {
+        0 => "log L = a0 + b0·z + c0·z², z = log10 lr − x0 (one ALMR swept: no term in r)",
+        1 => "log L = (a0 + a1·u) + (b0 + b1·u)·z + (c0 + c1·u)·z², u = r − r0, z = log10 lr − x0",
+        _ => "log L = (a0 + a1·u + a2·u²) + (b0 + b1·u + b2·u²)·z + (c0 + c1·u + c2·u²)·z², u = r − r0, z = log10 lr − x0",
+    };
 
     public override int ParameterCount(IReadOnlyList<Obs> obs) => 3 * _terms;
 
@@ -132,7 +144,10 @@ internal sealed class ResponseSurfaceFamily(int degree) : LawFamily
         var p = 3 * _terms;
         if (Distinct(obs.Select(o => o.X)) < 3)
             return $"needs at least 3 distinct learning rates (a quadratic in log10 lr), has {Distinct(obs.Select(o => o.X))}";
-        if (Distinct(obs.Select(o => o.R)) < _terms + 1)
+        // Degree 0 describes a sweep of one ALMR only: on a grid it would claim the ALMR does not matter.
+        if (degree == 0 && Distinct(obs.Select(o => o.R)) != 1)
+            return $"is for a sweep of one ALMR (the LR question alone); this one has {Distinct(obs.Select(o => o.R))}";
+        if (degree > 0 && Distinct(obs.Select(o => o.R)) < _terms + 1)
             return $"needs at least {_terms + 1} distinct ALMR values for coefficients of degree {degree} in r, has {Distinct(obs.Select(o => o.R))}";
         if (obs.Count < p + 1)
             return $"needs at least {p + 1} successful runs ({p} parameters per language, plus one to leave out), has {obs.Count}";
@@ -239,8 +254,7 @@ internal sealed class MixingLawFamily : LawFamily
 
     public override string? WhyIneligible(IReadOnlyList<Obs> obs)
     {
-        if (Distinct(obs.Select(o => o.X)) < 2)
-            return "needs at least 2 distinct learning rates to interpolate the optimal LR";
+        // One LR: the ALMR question at that LR (the LR taken as given); two or more: interpolated between them.
         foreach (var g in Groups(obs))
         {
             var distinctR = Distinct(g.Select(o => o.R));

@@ -88,6 +88,7 @@ public static class LawFitter
             .Select(i => almrRange.Lo + (almrRange.Hi - almrRange.Lo) * i / Math.Max(1, options.CurvePoints - 1)).ToArray();
         var curve = curveRs.Select(r => surface.OptimalLog10Lr(r)).ToArray();
         var maxForgetting = options.MaxForgetting ?? (options.Objective as ConstrainedObjective)?.MaxForgetting;
+        if (data.Design == SweepDesign.SingleAlmr) maxForgetting = null; // one ALMR: no ALMR to bound
         var critical = maxForgetting is { } tf ? surface.CriticalAlmr(tf) : default;
 
         // Bootstrap.
@@ -167,6 +168,15 @@ public static class LawFitter
                     : "hull of the law's residual-bootstrap interval and the Gaussian-process surface's posterior interval",
                 contributors, Wider(rInterval, lawR), Wider(xInterval, lawX));
         }
+        // A one-axis sweep answers one question: the other axis was taken as given and has no interval.
+        if (data.Design == SweepDesign.SingleLr) (xInterval, lawX) = (null, null);
+        if (data.Design == SweepDesign.SingleAlmr) (rInterval, lawR) = (null, null);
+        if (np is not null && data.Design != SweepDesign.Grid)
+            np = np with
+            {
+                AlmrInterval = data.Design == SweepDesign.SingleAlmr ? null : np.AlmrInterval,
+                Log10LrInterval = data.Design == SweepDesign.SingleLr ? null : np.Log10LrInterval,
+            };
         var optimumSummary = new OptimumSummary(
             optimum.Almr, Math.Pow(10, optimum.Log10Lr), optimum.Log10Lr, optimum.Value,
             surface.PredictLossLog10(sweep.TargetLanguage, optimum.Almr, optimum.Log10Lr),
@@ -175,7 +185,7 @@ public static class LawFitter
             lawR, lawX, np);
         var curveSummary = curveRs.Select((r, k) =>
         {
-            var iv = Pct(curveSamples[k]);
+            var iv = data.Design == SweepDesign.Grid ? Pct(curveSamples[k]) : null;
             return new OptimalLrPoint(r, curve[k] is { } x ? Math.Pow(10, x) : null,
                 iv is null ? null : Math.Pow(10, iv.Lo), iv is null ? null : Math.Pow(10, iv.Hi));
         }).ToArray();
@@ -191,9 +201,24 @@ public static class LawFitter
             sweep.TargetLanguage, sweep.OriginalLanguage, sweep.BaseLoss, n, data.Failed,
             double.IsNaN(best.Cv) ? null : best.Cv, candidates, parameters, optimumSummary, curveSummary, criticalSummary,
             options.Bootstrap > 0 ? new BootstrapSummary(options.Bootstrap, failures, options.Confidence, "residual bootstrap over runs (leverage-adjusted residuals), expanded percentile intervals") : null,
-            almrRange, new Interval(Math.Pow(10, xRange.Lo), Math.Pow(10, xRange.Hi)), options.ExtrapolateToTokens, options.Seed, uncertainty);
+            almrRange, new Interval(Math.Pow(10, xRange.Lo), Math.Pow(10, xRange.Hi)), options.ExtrapolateToTokens, options.Seed, uncertainty,
+            DesignName(data.Design), DesignNote(data.Design, almrRange, xRange));
         return new LawFit(summary, surface, replicates, rOpt.Zip(xOpt).ToArray());
     }
+
+    public static string DesignName(SweepDesign design) => design switch
+    {
+        SweepDesign.SingleLr => "single_lr",
+        SweepDesign.SingleAlmr => "single_almr",
+        _ => "grid",
+    };
+
+    static string? DesignNote(SweepDesign design, Interval almrRange, Interval xRange) => design switch
+    {
+        SweepDesign.SingleLr => $"one learning rate was swept ({Math.Pow(10, xRange.Lo):0.###e0}): the ALMR is chosen at that LR, taken as given, not optimised; the LR has no interval",
+        SweepDesign.SingleAlmr => $"one ALMR was swept ({almrRange.Lo:0.###}): the LR is chosen at that ALMR, taken as given, not optimised; the ALMR has no interval",
+        _ => null,
+    };
 
     static NonparametricSummary? Nonparametric(Obs[] target, Obs[] original, FitOptions options, double originalBase,
         Interval almrRange, Interval xRange, SweepResults sweep)
@@ -263,7 +288,7 @@ public static class LawFitter
 /// <summary>Checks a sweep before any fit and turns it into per-language observations.</summary>
 internal static class SweepValidation
 {
-    internal sealed record Prepared(Obs[] Target, Obs[] Original, int Failed, double OriginalBase);
+    internal sealed record Prepared(Obs[] Target, Obs[] Original, int Failed, double OriginalBase, SweepDesign Design);
 
     public static Prepared Prepare(SweepResults sweep, FitOptions options)
     {
@@ -299,17 +324,32 @@ internal static class SweepValidation
             throw new CptLabException($"the base model's '{sweep.OriginalLanguage}' validation loss is missing or invalid ({(double.IsNaN(originalBase) ? "absent" : originalBase)}): forgetting is measured against it; evaluate the base checkpoint on the same validation set");
 
         var lrs = ok.Select(p => p.Lr).Distinct().OrderBy(v => v).ToArray();
-        if (lrs.Length == 1)
-            throw new CptLabException($"all {ok.Count} successful runs use a single learning rate ({lrs[0]:0.###e0}): the laws need at least 3 distinct LRs to locate the optimal LR; sweep a log grid (e.g. 3–5 LRs a factor 2–3 apart)");
-        if (lrs.Length == 2)
-            throw new CptLabException($"only 2 distinct learning rates ({lrs[0]:0.###e0}, {lrs[1]:0.###e0}) among the successful runs: the laws need at least 3 to locate the optimal LR");
-        // The least demanding law (response_surface_linear) has coefficients linear in r: two ALMR values fit them
-        // exactly and leave no degree of freedom to check the shape in r, nor any to leave a run out; it needs 3.
         var almrs = ok.Select(p => p.Almr).Distinct().OrderBy(v => v).ToArray();
-        if (almrs.Length == 1)
-            throw new CptLabException($"all {ok.Count} successful runs use a single ALMR ({almrs[0]:0.###}): the laws need at least 3 distinct ALMR values; sweep 3–5 ALMR values across the range of interest");
-        if (almrs.Length == 2)
-            throw new CptLabException($"only 2 distinct ALMR values ({almrs[0]:0.###}, {almrs[1]:0.###}) among the successful runs: the laws need at least 3 (a law linear in ALMR needs a third value to be checked and to leave a run out)");
+        var design = SweepDesign.Grid;
+        if (lrs.Length == 1 && almrs.Length == 1)
+            throw new CptLabException($"all {ok.Count} successful runs are one cell (ALMR {almrs[0]:0.###}, lr {lrs[0]:0.###e0}): nothing to fit; sweep ALMR values, LRs or both");
+        if (lrs.Length == 1)
+        {
+            // One LR (Data Mixing Laws' design, or an LR fixed by an earlier decision): the ALMR question at that LR.
+            if (almrs.Length < 4)
+                throw new CptLabException($"all {ok.Count} successful runs use one learning rate ({lrs[0]:0.###e0}) and {almrs.Length} ALMR values: a single-LR sweep answers the ALMR question with the mixing law (3 parameters per language, plus one run to leave out), which needs at least 4 distinct ALMR values");
+            design = SweepDesign.SingleLr;
+        }
+        else if (almrs.Length == 1)
+        {
+            if (lrs.Length < 3)
+                throw new CptLabException($"all {ok.Count} successful runs use one ALMR ({almrs[0]:0.###}) and {lrs.Length} learning rates: a single-ALMR sweep answers the LR question with a quadratic in log10 lr, which needs at least 3 distinct LRs (better 4–5 a factor 2–3 apart)");
+            design = SweepDesign.SingleAlmr;
+        }
+        else
+        {
+            if (lrs.Length == 2)
+                throw new CptLabException($"only 2 distinct learning rates ({lrs[0]:0.###e0}, {lrs[1]:0.###e0}) among the successful runs: the laws need at least 3 to locate the optimal LR (or one, to answer the ALMR question at it)");
+            // The least demanding law (response_surface_linear) has coefficients linear in r: two ALMR values fit them
+            // exactly and leave no degree of freedom to check the shape in r, nor any to leave a run out; it needs 3.
+            if (almrs.Length == 2)
+                throw new CptLabException($"only 2 distinct ALMR values ({almrs[0]:0.###}, {almrs[1]:0.###}) among the successful runs: the laws need at least 3 (a law linear in ALMR needs a third value to be checked and to leave a run out)");
+        }
 
         var target = new Obs[ok.Count];
         var original = new Obs[ok.Count];
@@ -326,7 +366,7 @@ internal static class SweepValidation
             target[i] = new Obs(p.Almr, x, Math.Log(lt));
             original[i] = new Obs(p.Almr, x, Math.Log(lo));
         }
-        return new Prepared(target, original, failed, originalBase);
+        return new Prepared(target, original, failed, originalBase, design);
     }
 
     static double Extrapolate(SweepPoint p, string language, long tokens, FitOptions options)

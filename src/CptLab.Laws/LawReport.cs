@@ -24,6 +24,7 @@ public static class LawReport
         md.Append($"; ALMR {P(s.AlmrRange.Lo)}–{P(s.AlmrRange.Hi)}, lr {E(s.LrRange.Lo)}–{E(s.LrRange.Hi)}");
         if (s.ExtrapolatedToTokens is { } t) md.Append($"; losses extrapolated to {t.ToString("N0", ci)} tokens with L(D) = E + B·D^-β");
         md.Append(".\n\n");
+        if (s.DesignNote is { } note) md.Append($"Design: **{s.Design}** — {note}.\n\n");
 
         md.Append($"| | value | {pct} interval |\n|---|---|---|\n");
         md.Append($"| ALMR r* | {P(s.Optimum.Almr)} | {Iv(s.Optimum.AlmrInterval, P)} |\n");
@@ -42,6 +43,14 @@ public static class LawReport
             md.Append($"| critical ALMR (forgetting ≤ {P(c.MaxForgetting)}) | {value} | {Iv(c.Interval, P)} |\n");
         }
         md.Append('\n');
+        if (s.Uncertainty is { } u)
+        {
+            md.Append($"How sure: {u.Method}. Contributors: {string.Join(", ", u.Contributors)}.");
+            md.Append($" The law alone: ALMR {Iv(s.Optimum.LawAlmrInterval, P)}, log10 lr {Iv(s.Optimum.LawLog10LrInterval, P)}");
+            if (s.Optimum.Nonparametric is { } gp)
+                md.Append($"; the Gaussian process: ALMR {Iv(gp.AlmrInterval, P)}, log10 lr {Iv(gp.Log10LrInterval, P)} (optimum of its mean ALMR {P(gp.Almr)}, log10 lr {P(gp.Log10Lr)})");
+            md.Append($". Widened where they disagree: ALMR {(u.AlmrWidened ? "yes" : "no")}, LR {(u.LrWidened ? "yes" : "no")}.\n\n");
+        }
 
         md.Append($"Law: **{s.Law}** — `{s.Formula}`, fitted per language by Huber loss on log-loss (Levenberg–Marquardt, many starts)");
         if (s.CvError is { } cv) md.Append($"; leave-one-out RMS log-loss error {P(cv)}");
@@ -50,14 +59,17 @@ public static class LawReport
             md.Append($"| {cand.Law} | {cand.ParametersPerLanguage} | {(cand.CvError is { } e ? P(e) : "—")} | {(cand.Law == s.Law ? "**chosen**" : cand.Skipped ?? "")} |\n");
         md.Append('\n');
 
-        md.Append($"Optimal learning rate by ALMR, η*(r), with {pct} intervals:\n\n| ALMR | η* | interval |\n|---|---|---|\n");
-        var step = Math.Max(1, s.OptimalLrCurve.Count / 10);
-        for (var i = 0; i < s.OptimalLrCurve.Count; i += step)
+        if (s.Design == "grid")
         {
-            var p = s.OptimalLrCurve[i];
-            md.Append($"| {P(p.Almr)} | {(p.Lr is { } lr ? E(lr) : "infeasible")} | {(p.LrLo is { } lo && p.LrHi is { } hi ? $"[{E(lo)}, {E(hi)}]" : "—")} |\n");
+            md.Append($"Optimal learning rate by ALMR, η*(r), with {pct} intervals:\n\n| ALMR | η* | interval |\n|---|---|---|\n");
+            var step = Math.Max(1, s.OptimalLrCurve.Count / 10);
+            for (var i = 0; i < s.OptimalLrCurve.Count; i += step)
+            {
+                var p = s.OptimalLrCurve[i];
+                md.Append($"| {P(p.Almr)} | {(p.Lr is { } lr ? E(lr) : "infeasible")} | {(p.LrLo is { } lo && p.LrHi is { } hi ? $"[{E(lo)}, {E(hi)}]" : "—")} |\n");
+            }
+            md.Append('\n');
         }
-        md.Append('\n');
         if (s.Bootstrap is { } bs)
             md.Append($"Intervals: {bs.Method}, {bs.Replicates} replicates ({bs.Failed} without a feasible optimum), seed {s.Seed}.\n\n");
 

@@ -25,12 +25,20 @@ public class ErrorTests
     }
 
     [Fact]
-    public void SingleLearningRate()
+    public void SingleLearningRateWithTooFewAlmrs()
     {
-        var sweep = Synthetic.Wrap([Point(0.1, 3e-4), Point(0.3, 3e-4), Point(0.5, 3e-4), Point(0.7, 3e-4)]);
+        // One LR answers the ALMR question (DesignTests); with 3 ALMR values the mixing law has nothing to leave out.
+        var sweep = Synthetic.Wrap([Point(0.1, 3e-4), Point(0.3, 3e-4), Point(0.5, 3e-4)]);
         var e = Assert.Throws<CptLabException>(() => LawFitter.Fit(sweep, Options));
-        Assert.Contains("single learning rate (3e-4)", e.Message);
-        Assert.Contains("at least 3 distinct LRs", e.Message);
+        Assert.Contains("one learning rate (3e-4) and 3 ALMR values", e.Message);
+        Assert.Contains("at least 4 distinct ALMR values", e.Message);
+    }
+
+    [Fact]
+    public void OneCell()
+    {
+        var sweep = Synthetic.Wrap([Point(0.3, 3e-4), Point(0.3, 3e-4) with { Seed = 1 }]);
+        Assert.Contains("one cell (ALMR 0.3, lr 3e-4)", Assert.Throws<CptLabException>(() => LawFitter.Fit(sweep, Options)).Message);
     }
 
     [Fact]
@@ -42,12 +50,13 @@ public class ErrorTests
     }
 
     [Fact]
-    public void SingleAlmr()
+    public void SingleAlmrWithTooFewLearningRates()
     {
-        var sweep = Synthetic.Wrap([Point(0.3, 1e-4), Point(0.3, 3e-4), Point(0.3, 1e-3)]);
+        // One ALMR answers the LR question (DesignTests); with 2 LRs a quadratic in log10 lr cannot be fitted.
+        var sweep = Synthetic.Wrap([Point(0.3, 1e-4), Point(0.3, 3e-4)]);
         var e = Assert.Throws<CptLabException>(() => LawFitter.Fit(sweep, Options));
-        Assert.Contains("single ALMR (0.3)", e.Message);
-        Assert.Contains("at least 3 distinct ALMR values", e.Message);
+        Assert.Contains("one ALMR (0.3) and 2 learning rates", e.Message);
+        Assert.Contains("at least 3 distinct LRs", e.Message);
     }
 
     [Fact]

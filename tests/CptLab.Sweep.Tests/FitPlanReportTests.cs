@@ -202,11 +202,20 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
         Assert.Contains("all 9 runs failed", e.Message);
         Assert.Contains("0 done, 9 failed", e.Message);
 
-        // A single learning rate.
+        // A single learning rate with 3 ALMR values: one LR answers the ALMR question, but needs 4 of them.
         var one = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(3, 3).Replace("lr: [", "lr: [1e-4] #")));
         var dir1 = NewDir();
         SweepRunner.Run(one, dir1, new RunnerOptions { Executor = new FakeExecutor() });
-        Assert.Contains("single learning rate", Assert.Throws<CptLabException>(() => SweepFit.Run(dir1)).Message);
+        Assert.Contains("one learning rate (1e-4) and 3 ALMR values", Assert.Throws<CptLabException>(() => SweepFit.Run(dir1)).Message);
+        // With 5 ALMR values it answers the ALMR question at that LR, with plots and a report that says the LR was taken as given.
+        var five = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(5, 3).Replace("lr: [", "lr: [1e-4] #")));
+        var dir5 = NewDir();
+        SweepRunner.Run(five, dir5, new RunnerOptions { Executor = new FakeExecutor() });
+        var single = SweepFit.Run(dir5, bootstrap: 20);
+        Assert.Equal("single_lr", single.Summary.Design);
+        Assert.Equal(1e-4, single.Summary.Optimum.Lr, 1e-12);
+        Assert.Contains("taken as given", File.ReadAllText(single.ReportPath));
+        Assert.DoesNotContain(single.Warnings, w => w.Contains("swept LR"));
 
         // Too few ALMR values for any law (2 ALMR × 3 LR, and one of them diverged to NaN).
         var few = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(2, 3)));

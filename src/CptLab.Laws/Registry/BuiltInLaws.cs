@@ -15,7 +15,7 @@ public static class BuiltInLaws
     [
         Chinchilla(), ChinchillaLse(), DCpt(), DataMixing(), DataMixingMulti(2), DataMixingMulti(3),
         LrQuadratic(), LrPower(), TokenLawEntry(),
-        Descriptive(LawKind.ResponseSurfaceLinear), Descriptive(LawKind.ResponseSurfaceQuadratic), Descriptive(LawKind.MixingLaw),
+        Descriptive(LawKind.ResponseSurfaceLinear), Descriptive(LawKind.ResponseSurfaceQuadratic), Descriptive(LawKind.MixingLaw), Descriptive(LawKind.ResponseSurfaceConstant),
     ];
 
     /// <summary>Hoffmann et al. (2022), Approach 3: L = E + A/N^α + B/D^β, fitted here on L or log L.</summary>
@@ -311,6 +311,7 @@ public static class BuiltInLaws
         {
             LawKind.ResponseSurfaceLinear => (Coefficients(1), LawOutput.LogLoss),
             LawKind.ResponseSurfaceQuadratic => (Coefficients(2), LawOutput.LogLoss),
+            LawKind.ResponseSurfaceConstant => (Coefficients(0), LawOutput.LogLoss),
             _ => (new[] { "c@lr", "k@lr", "t@lr" }.Select(n => new LawParameter(n, $"{n[0]} of L = c + k·exp(t·r) at each swept LR (named {n[0]}@lr=VALUE)", -Inf, Inf, [])).ToArray(), LawOutput.Loss),
         };
         return new LawDefinition
