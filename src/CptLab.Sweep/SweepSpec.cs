@@ -90,6 +90,8 @@ public sealed record SweepSpec
     public int FitSeed { get; init; }
     public int FitStarts { get; init; } = 12;
     public double? MaxForgetting { get; init; }
+    /// <summary>fit.laws: the registry's sweep families to compete (null: all of them).</summary>
+    public IReadOnlyList<LawKind>? FitLaws { get; init; }
     public long? ExtrapolateToTokens { get; init; }
 
     public int GridSize => Almrs.Count * Lrs.Count * Seeds.Count;
@@ -129,7 +131,7 @@ public sealed record SweepSpec
     public FitOptions FitOptions(int? bootstrap = null) => new()
     {
         Objective = Objective, Bootstrap = bootstrap ?? FitBootstrap, Seed = FitSeed, Starts = FitStarts,
-        MaxForgetting = MaxForgetting, ExtrapolateToTokens = ExtrapolateToTokens,
+        MaxForgetting = MaxForgetting, ExtrapolateToTokens = ExtrapolateToTokens, Laws = FitLaws,
     };
 
     public AdaptiveOptions AdaptiveOptions() => new()

@@ -79,6 +79,10 @@ static class SweepSpecReader
             FitStarts = fit.Int("starts") ?? 12,
             MaxForgetting = fit.Double("max_forgetting"),
             ExtrapolateToTokens = fit.Tokens("extrapolate_to_tokens") is { } x && x > 0 ? x : null,
+            FitLaws = fit.Strings("laws") is { Count: > 0 } names
+                ? names.Select(n => Laws.Registry.LawRegistry.SweepKind(n) ?? throw fit.Error("laws",
+                    $"'{n}' is not a sweep law family; the registry's sweep families are {string.Join(", ", Laws.Registry.LawRegistry.SweepFamilyNames)} (`cptlab laws list` shows each)")).Distinct().ToArray()
+                : null,
         };
         r.RejectUnknown();
         if (spec.Adaptive && (almrs.Count < 3 || lrs.Count < 3))

@@ -49,6 +49,7 @@ static class SweepSpecWriter
             },
         };
         if (s.MaxForgetting is { } mf) o["fit"]!["max_forgetting"] = mf;
+        if (s.FitLaws is { } laws) o["fit"]!["laws"] = new System.Text.Json.Nodes.JsonArray([.. laws.Select(k => (System.Text.Json.Nodes.JsonNode?)Laws.Registry.LawRegistry.SweepFamilyName(k))]);
         if (s.ProxyParameters is { } p) o["proxy_parameters"] = p;
         return o;
     }

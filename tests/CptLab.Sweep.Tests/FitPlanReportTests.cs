@@ -130,6 +130,19 @@ public class FitPlanReportTests(SweepFixture fx, ITestOutputHelper output)
     }
 
     [Fact]
+    public void Fit_laws_names_the_registrys_families_that_compete()
+    {
+        var spec = SweepSpec.Load(fx.WriteSpec(RunnerTests.Grid(4, 4).Replace("fit: {", "fit: {laws: [response_surface_linear, mixing_law], ")));
+        Assert.Equal([LawKind.ResponseSurfaceLinear, LawKind.MixingLaw], spec.FitLaws);
+        var dir = NewDir();
+        SweepRunner.Run(spec, dir, new RunnerOptions { Executor = new FakeExecutor() });
+        var fit = SweepFit.Run(dir, bootstrap: 0).Summary;
+        Assert.Equal(["response_surface_linear", "mixing_law"], fit.Candidates.Select(c => c.Law));
+        // The names are the registry's: `cptlab laws list` describes each.
+        Assert.All(fit.Candidates, c => Assert.NotNull(Laws.Registry.LawRegistry.Find(c.Law)));
+    }
+
+    [Fact]
     public void An_optimum_on_the_edge_of_the_swept_lrs_is_flagged()
     {
         // The surface's optimal LR is near 10^-3.7; this grid stops at 10^-4.

@@ -32,6 +32,12 @@ public static class LawRegistry
         throw new CptLabException($"'{name}' is not a sweep law family; the sweep fit's families are: {string.Join(", ", Enum.GetValues<LawKind>().Select(LawFamily.Name))}");
     }
 
+    /// <summary>The registry name of a sweep family (as fit.json and `cptlab laws list` write it).</summary>
+    public static string SweepFamilyName(LawKind kind) => LawFamily.Name(kind);
+
+    /// <summary>Every sweep family's registry name.</summary>
+    public static IReadOnlyList<string> SweepFamilyNames => [.. Enum.GetValues<LawKind>().Select(LawFamily.Name)];
+
     /// <summary>The sweep family's kind by name (for options that list families), or null when <paramref name="name"/> is not one.</summary>
     public static LawKind? SweepKind(string name) =>
         Enum.GetValues<LawKind>().Select(k => (LawKind?)k).FirstOrDefault(k => string.Equals(LawFamily.Name(k!.Value), name, StringComparison.OrdinalIgnoreCase));
