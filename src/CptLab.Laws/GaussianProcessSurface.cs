@@ -95,7 +95,7 @@ internal sealed class GaussianProcessSurface
                 var val = Nll(th);
                 if (val < bestValue) (best, bestValue) = (th, val);
             }
-            catch (Exception e) when (e is MaximumIterationsException or ArithmeticException or ArgumentException or InvalidOperationException) { }
+            catch (Exception e) when (e is MaximumIterationsException or ArithmeticException or ArgumentException or InvalidOperationException or MathNet.Numerics.NonConvergenceException) { }
         }
         best ??= Clamp([Math.Log(0.1 * sd), 0, 0, Math.Log(0.1 * sd)], sd);
         return new GaussianProcessSurface(u, v, y, almrRange.Lo, rSpan, xRange.Lo, xSpan, best);
@@ -119,7 +119,7 @@ internal sealed class GaussianProcessSurface
                         - 0.5 * (u.Length - d.H.ColumnCount) * Math.Log(2 * Math.PI);
             return double.IsFinite(value) ? value : double.NegativeInfinity;
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException or MathNet.Numerics.NonConvergenceException)
         {
             return double.NegativeInfinity;
         }

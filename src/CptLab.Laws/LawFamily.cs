@@ -68,7 +68,7 @@ internal abstract class LawFamily
                 h[i] = Math.Min(s, 0.99);
             }
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException or MathNet.Numerics.NonConvergenceException)
         {
             Array.Fill(h, Math.Min(0.99, (double)j.ColumnCount / Math.Max(1, n)));
         }
@@ -189,7 +189,7 @@ internal sealed class ResponseSurfaceFamily(int degree) : LawFamily
             var theta = a.Svd().Solve(Vector<double>.Build.DenseOfArray(y)).ToArray();
             return theta.All(double.IsFinite) ? theta : new double[p];
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or MathNet.Numerics.NonConvergenceException)
         {
             return new double[p];
         }

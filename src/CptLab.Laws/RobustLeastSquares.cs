@@ -162,7 +162,7 @@ internal static class RobustLeastSquares
             if (!double.IsFinite(rss)) return null;
             return rss <= rss0 ? theta : start.ToArray();
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException or MathNet.Numerics.NonConvergenceException
                                    or MathNet.Numerics.Optimization.OptimizationException)
         {
             return null;

@@ -336,7 +336,7 @@ public static class LawTableFitter
             var sol = a.Svd().Solve(rhs);
             for (var k = 0; k < linear.Length; k++) theta[linear[k]] = sol[k];
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException or MathNet.Numerics.NonConvergenceException)
         {
             foreach (var j in linear) theta[j] = double.NaN;
         }
@@ -448,7 +448,7 @@ public static class LawTableFitter
             var theta = result.MinimizingPoint.ToArray();
             return theta.All(double.IsFinite) && Inside(theta, bounds) ? (theta, 0) : (null, 0);
         }
-        catch (Exception e) when (e is OptimizationException or ArgumentException or InvalidOperationException or ArithmeticException)
+        catch (Exception e) when (e is OptimizationException or ArgumentException or InvalidOperationException or ArithmeticException or MathNet.Numerics.NonConvergenceException)
         {
             return (null, 0); // a failed line search leaves the IRLS optimum in place
         }
