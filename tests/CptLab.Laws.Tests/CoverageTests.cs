@@ -88,7 +88,7 @@ public class CoverageTests(ITestOutputHelper output)
     /// <summary>What one coverage measurement saw.</summary>
     internal sealed record Coverage(string Truth, string Laws, string Chosen, int Almrs, int Lrs, int Draws, int FirstSeed, int Bootstrap,
         int CoveredAlmr, int CoveredLr, double MeanAlmrWidth, double MeanLog10LrWidth, double MeanAlmrError, double MeanLog10LrError,
-        TimeSpan Wall, TimeSpan Cpu)
+        TimeSpan Wall, TimeSpan Cpu, double MedianAlmrWidth = double.NaN, double MedianAbsAlmrError = double.NaN)
     {
         public double AlmrRate => (double)CoveredAlmr / Draws;
         public double LrRate => (double)CoveredLr / Draws;
@@ -96,7 +96,7 @@ public class CoverageTests(ITestOutputHelper output)
         public override string ToString() =>
             $"{Truth}, {Laws} (chosen: {Chosen}), {Almrs} ALMR × {Lrs} LR, {Draws} draws (seeds {FirstSeed}–{FirstSeed + Draws - 1}), B={Bootstrap}: " +
             $"coverage ALMR {CoveredAlmr}/{Draws} = {AlmrRate:P1}, log10 lr {CoveredLr}/{Draws} = {LrRate:P1}; " +
-            $"mean width ALMR {MeanAlmrWidth:0.000}, log10 lr {MeanLog10LrWidth:0.000}; " +
+            $"mean width ALMR {MeanAlmrWidth:0.000}, log10 lr {MeanLog10LrWidth:0.000}; median ALMR width {MedianAlmrWidth:0.000}, median |ALMR error| {MedianAbsAlmrError:0.000}; " +
             $"mean error of the fitted optimum ALMR {MeanAlmrError:0.000}, log10 lr {MeanLog10LrError:0.000}; " +
             $"{Wall.TotalSeconds:0.0} s wall, {Cpu.TotalSeconds:0.0} s CPU";
     }
@@ -135,7 +135,9 @@ public class CoverageTests(ITestOutputHelper output)
             found.Count(o => o.AlmrInterval!.Contains(optimum.R)), found.Count(o => o.Log10LrInterval!.Contains(optimum.X)),
             found.Average(o => o.AlmrInterval!.Width), found.Average(o => o.Log10LrInterval!.Width),
             found.Average(o => o.Almr - optimum.R), found.Average(o => o.Log10Lr - optimum.X),
-            clock.Elapsed, Process.GetCurrentProcess().TotalProcessorTime - cpu);
+            clock.Elapsed, Process.GetCurrentProcess().TotalProcessorTime - cpu,
+            SurfaceSearch.Quantile(found.Select(o => o.AlmrInterval!.Width).ToArray(), 0.5),
+            SurfaceSearch.Quantile(found.Select(o => Math.Abs(o.Almr - optimum.R)).ToArray(), 0.5));
     }
 }
 
