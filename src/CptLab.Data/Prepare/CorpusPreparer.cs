@@ -26,6 +26,8 @@ public sealed record PrepareOptions
     /// <summary>Files prepared at once; with fewer files than threads, each file's batch is spread over the spare threads.</summary>
     public int Threads { get; init; } = Math.Max(1, Environment.ProcessorCount);
     public string? BaseDir { get; init; }
+    /// <summary>Tests: called on the worker before a file's part is made (to hold one file back, so that later ones finish first).</summary>
+    internal Action<PrepareFile>? BeforeFile { get; init; }
 }
 
 public enum PrepareStage
@@ -42,6 +44,8 @@ public enum PrepareStage
 /// </summary>
 public sealed record PrepareProgress(PrepareStage Stage, string Source, int FileIndex, int FileCount, long DocumentsRead, long TokensWritten)
 {
+    /// <summary>The file just done (FileIndex counts files done, in the order they finished).</summary>
+    public string? File { get; init; }
     public string? Note { get; init; }
 }
 
@@ -95,7 +99,7 @@ public static class CorpusPreparer
     {
         var cleaner = new TextCleaner(options.Cleaning);
         var specs = options.Sources.ToDictionary(s => s.Name);
-        foreach (var f in plan.Where(f => done.Contains(f.Part))) reporter.FileDone(PrepareStage.Tokenize, f.Source, 0, 0);
+        foreach (var f in plan.Where(f => done.Contains(f.Part))) reporter.FileDone(PrepareStage.Tokenize, f, 0, 0);
         var todo = plan.Select((f, i) => (File: f, Index: i)).Where(x => !done.Contains(x.File.Part)).ToList();
         if (todo.Count == 0) return;
         var outer = Math.Min(options.Threads, todo.Count);
@@ -104,12 +108,16 @@ public static class CorpusPreparer
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
-            Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = outer, CancellationToken = stop.Token }, job =>
+            // NoBuffering: one file at a time per worker (the default partitioner hands out growing chunks, which
+            // leaves workers idle at the end when files are large).
+            Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(todo, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering),
+                new ParallelOptions { MaxDegreeOfParallelism = outer, CancellationToken = stop.Token }, job =>
             {
                 try
                 {
+                    options.BeforeFile?.Invoke(job.File);
                     var r = FilePart.Write(job.File.Path, specs[job.File.Source], options.OutputDir, job.File.Part, options, tokenizer, cleaner, inner, stop.Token);
-                    reporter.FileDone(PrepareStage.Tokenize, job.File.Source, r.Documents, r.Tokens);
+                    reporter.FileDone(PrepareStage.Tokenize, job.File, r.Documents, r.Tokens);
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
                 catch (Exception e)
@@ -152,7 +160,7 @@ public static class CorpusPreparer
                         var readBefore = account.DocumentsRead;
                         var tokensBefore = train.TokenCount + val.TokenCount;
                         WriteFile(file, source, account, options, exactSeen, nearIndex, rejects, train, val);
-                        reporter.FileDone(PrepareStage.Write, source.Name, account.DocumentsRead - readBefore, train.TokenCount + val.TokenCount - tokensBefore);
+                        reporter.FileDone(PrepareStage.Write, file, account.DocumentsRead - readBefore, train.TokenCount + val.TokenCount - tokensBefore);
                     }
                     train.Finish();
                     val.Finish();
@@ -224,14 +232,14 @@ public static class CorpusPreparer
         readonly Lock _lock = new();
         readonly Dictionary<(PrepareStage, string), (int Files, long Docs, long Tokens)> _at = [];
 
-        public void FileDone(PrepareStage stage, string source, long documents, long tokens)
+        public void FileDone(PrepareStage stage, PrepareFile file, long documents, long tokens)
         {
             if (progress is null) return;
             lock (_lock)
             {
-                var (f, d, t) = _at.GetValueOrDefault((stage, source));
-                _at[(stage, source)] = (f + 1, d + documents, t + tokens);
-                progress.Report(new PrepareProgress(stage, source, f + 1, fileCounts[source], d + documents, t + tokens));
+                var (f, d, t) = _at.GetValueOrDefault((stage, file.Source));
+                _at[(stage, file.Source)] = (f + 1, d + documents, t + tokens);
+                progress.Report(new PrepareProgress(stage, file.Source, f + 1, fileCounts[file.Source], d + documents, t + tokens) { File = file.Path });
             }
         }
 

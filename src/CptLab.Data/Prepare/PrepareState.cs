@@ -110,6 +110,7 @@ public sealed record PrepareState
         if (Directory.Exists(partsDir))
             foreach (var file in Directory.EnumerateFiles(partsDir).ToList())
                 if (!done.Contains(System.IO.Path.GetFileNameWithoutExtension(file))) File.Delete(file); // KEY.meta.tmp reads as "KEY.meta": deleted too
+        Directory.CreateDirectory(partsDir);
         next.Save(outDir);
         return (done, notes);
     }
