@@ -1,6 +1,7 @@
 using CptLab.Core;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace CptLab.Data.Cleaning;
 
@@ -29,23 +30,54 @@ public sealed class MinHasher
         }
     }
 
+    /// <summary>
+    /// The signature of <paramref name="text"/>'s shingle set. Per shingle all permutations run as one vector loop
+    /// (AVX-512: 8 at a time). Two facts keep it exact and simple: the minimum of the top 32 bits is the top 32 bits of
+    /// the 64-bit minimum, and a repeated shingle cannot lower a minimum, so repeats need no set to skip them.
+    /// </summary>
     public uint[] Signature(string text)
     {
-        var sig = new uint[Permutations];
-        Array.Fill(sig, uint.MaxValue);
         var k = Math.Min(ShingleSize, Math.Max(1, text.Length));
-        var seen = new HashSet<ulong>();
+        Span<ulong> min = Permutations <= 1024 ? stackalloc ulong[Permutations] : new ulong[Permutations];
+        min.Fill(ulong.MaxValue);
+        var bytes = MemoryMarshal.AsBytes(text.AsSpan());
         for (var i = 0; i + k <= text.Length; i++)
+            Lower(min, XxHash64.HashToUInt64(bytes.Slice(2 * i, 2 * k)));
+        var sig = new uint[Permutations];
+        for (var p = 0; p < sig.Length; p++) sig[p] = (uint)(min[p] >> 32);
+        return sig;
+    }
+
+    /// <summary>min[p] = min(min[p], a[p]·h + b[p]) for every permutation p.</summary>
+    void Lower(Span<ulong> min, ulong h)
+    {
+        var p = 0;
+        ref var a = ref MemoryMarshal.GetArrayDataReference(_a);
+        ref var b = ref MemoryMarshal.GetArrayDataReference(_b);
+        ref var m = ref MemoryMarshal.GetReference(min);
+        if (Vector512.IsHardwareAccelerated)
         {
-            var h = XxHash64.HashToUInt64(MemoryMarshal.AsBytes(text.AsSpan(i, k)));
-            if (!seen.Add(h)) continue;
-            for (var p = 0; p < sig.Length; p++)
+            var hv = Vector512.Create(h);
+            for (; p + 8 <= min.Length; p += 8)
             {
-                var v = (uint)((_a[p] * h + _b[p]) >> 32);
-                if (v < sig[p]) sig[p] = v;
+                var v = Vector512.LoadUnsafe(ref a, (nuint)p) * hv + Vector512.LoadUnsafe(ref b, (nuint)p);
+                Vector512.Min(Vector512.LoadUnsafe(ref m, (nuint)p), v).StoreUnsafe(ref m, (nuint)p);
             }
         }
-        return sig;
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var hv = Vector256.Create(h);
+            for (; p + 4 <= min.Length; p += 4)
+            {
+                var v = Vector256.LoadUnsafe(ref a, (nuint)p) * hv + Vector256.LoadUnsafe(ref b, (nuint)p);
+                Vector256.Min(Vector256.LoadUnsafe(ref m, (nuint)p), v).StoreUnsafe(ref m, (nuint)p);
+            }
+        }
+        for (; p < min.Length; p++)
+        {
+            var v = _a[p] * h + _b[p];
+            if (v < min[p]) min[p] = v;
+        }
     }
 
     public static double Similarity(uint[] x, uint[] y)
