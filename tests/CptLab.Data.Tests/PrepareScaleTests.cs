@@ -191,6 +191,50 @@ public class PrepareScaleTests
         Assert.Equal(before.Source("en").DocumentsRead + 1, m.Source("en").DocumentsRead); // the appended record is in
     }
 
+    /// <summary>
+    /// The compact near-duplicate index (flat signatures, bucket chains) decides as the plain one does (a list of
+    /// documents per bucket, checked in order) on 11,000 signatures: past two storage chunks, with copies of earlier
+    /// signatures altered in 5% (duplicates) to 40% (candidates at most) of their positions.
+    /// </summary>
+    [Fact]
+    public void Near_duplicate_index_decides_as_the_plain_definition()
+    {
+        const int perms = 128;
+        var (bands, rows) = Cleaning.NearDuplicateIndex.ChooseBands(perms, 0.8);
+        var index = new Cleaning.NearDuplicateIndex(perms, 0.8);
+        var buckets = Enumerable.Range(0, bands).Select(_ => new Dictionary<ulong, List<int>>()).ToArray();
+        var kept = new List<uint[]>();
+        var all = new List<uint[]>();
+        var rng = new Random(5);
+        var duplicates = 0;
+        for (var n = 0; n < 11_000; n++)
+        {
+            uint[] sig;
+            if (n > 10 && rng.NextDouble() < 0.3)
+            {
+                sig = (uint[])all[rng.Next(all.Count)].Clone();
+                var change = new[] { 0.05, 0.15, 0.25, 0.4 }[rng.Next(4)];
+                for (var p = 0; p < perms; p++) if (rng.NextDouble() < change) sig[p] = (uint)rng.Next();
+            }
+            else sig = Enumerable.Range(0, perms).Select(_ => (uint)rng.Next()).ToArray();
+            all.Add(sig);
+
+            var keys = Enumerable.Range(0, bands).Select(b => System.IO.Hashing.XxHash64.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(sig.AsSpan(b * rows, rows)), b)).ToArray();
+            var expected = Enumerable.Range(0, bands).Any(b => buckets[b].TryGetValue(keys[b], out var docs) && docs.Any(d => Cleaning.MinHasher.Similarity(sig, kept[d]) >= 0.8));
+            if (!expected)
+            {
+                for (var b = 0; b < bands; b++) { if (!buckets[b].TryGetValue(keys[b], out var docs)) buckets[b][keys[b]] = docs = []; docs.Add(kept.Count); }
+                kept.Add(sig);
+            }
+            var found = index.FindOrAdd(sig);
+            Assert.Equal(expected, found is not null);
+            if (found is { } d) { Assert.True(Cleaning.MinHasher.Similarity(sig, kept[d]) >= 0.8); duplicates++; }
+        }
+        Assert.Equal(kept.Count, index.Count);
+        Assert.InRange(duplicates, 300, 3000);
+        Assert.True(kept.Count > 2 * 4096, $"{kept.Count} signatures kept: too few to fill two chunks");
+    }
+
     [Fact]
     public void A_files_worker_holds_one_bounded_batch_of_text()
     {
