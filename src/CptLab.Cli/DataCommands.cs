@@ -79,23 +79,39 @@ public static class DataCommands
                     JaccardThreshold = r.GetValue(jaccard), ShingleSize = r.GetValue(shingle), NearDedup = !r.GetValue(noNear),
                 },
             };
+            // Ctrl-C stops at the next batch; the finished files' parts stay, so the same command resumes.
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+            Console.CancelKeyPress += onCancel;
             PrepareManifest? manifest = null;
-            AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                .Start(ctx =>
-                {
-                    var tasks = specs.ToDictionary(s => s.Name, s => ctx.AddTask(Markup.Escape(s.Name), autoStart: false));
-                    manifest = CorpusPreparer.Run(options, tok, new SyncProgress<PrepareProgress>(p =>
+            try
+            {
+                AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                    .Start(ctx =>
                     {
-                        if (p.Note is { } note) { AnsiConsole.MarkupLine(Markup.Escape(note)); return; }
-                        var t = tasks[p.Source];
-                        t.StartTask();
-                        t.MaxValue = 2 * p.FileCount; // tokenize, then write
-                        t.Value = p.Stage == PrepareStage.Tokenize ? p.FileIndex : p.FileCount + p.FileIndex;
-                        t.Description = Markup.Escape(p.Stage == PrepareStage.Tokenize
-                            ? $"{p.Source}: {p.FileIndex}/{p.FileCount} files tokenized, {p.DocumentsRead:N0} docs"
-                            : $"{p.Source}: writing shards, {p.DocumentsRead:N0} docs, {p.TokensWritten:N0} tokens");
-                    }));
-                });
+                        var tasks = specs.ToDictionary(s => s.Name, s => ctx.AddTask(Markup.Escape(s.Name), autoStart: false));
+                        manifest = CorpusPreparer.Run(options, tok, new SyncProgress<PrepareProgress>(p =>
+                        {
+                            if (p.Note is { } note) { AnsiConsole.MarkupLine(Markup.Escape(note)); return; }
+                            var t = tasks[p.Source];
+                            t.StartTask();
+                            t.MaxValue = 2 * p.FileCount; // tokenize, then write
+                            t.Value = p.Stage == PrepareStage.Tokenize ? p.FileIndex : p.FileCount + p.FileIndex;
+                            t.Description = Markup.Escape(p.Stage == PrepareStage.Tokenize
+                                ? $"{p.Source}: {p.FileIndex}/{p.FileCount} files tokenized, {p.DocumentsRead:N0} docs"
+                                : $"{p.Source}: writing shards, {p.DocumentsRead:N0} docs, {p.TokensWritten:N0} tokens");
+                        }), cancel.Token);
+                    });
+            }
+            catch (OperationCanceledException)
+            {
+                Console.Error.WriteLine($"interrupted: run the same command again to resume (state in {PrepareState.PathIn(options.OutputDir)})");
+                throw;
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
             Console.Write(DataReport.Stats(options.OutputDir));
             Console.WriteLine($"wrote {options.OutputDir} (manifest.json, rejects.jsonl)");
             return 0;

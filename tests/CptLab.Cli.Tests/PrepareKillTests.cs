@@ -5,7 +5,7 @@ using CptLab.TestKit;
 
 namespace CptLab.Cli.Tests;
 
-/// <summary>`cptlab data prepare` killed with SIGKILL part-way, then run again, writes the bytes of an uninterrupted run.</summary>
+/// <summary>`cptlab data prepare` killed with SIGKILL or stopped with SIGINT part-way, then run again, writes the bytes of an uninterrupted run.</summary>
 public class PrepareKillTests
 {
     [Fact]
@@ -54,6 +54,25 @@ public class PrepareKillTests
                 Assert.True(File.ReadAllBytes(Path.Combine(straight, name)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(killed, name))), $"{name} differs after kill -9 and resume");
             Assert.Contains("exact_duplicate", File.ReadAllText(Path.Combine(killed, "rejects.jsonl")));
             Assert.False(Directory.Exists(parts), "the parts are removed once the shards are written");
+
+            // Ctrl-C (SIGINT): exits 130 with the advice to run again; running again gives the same bytes.
+            var interrupted = Path.Combine(dir, "interrupted");
+            var intParts = Path.Combine(interrupted, ".prepare-parts");
+            log.Clear();
+            using (var child = CliProcess.Start(log, Args(interrupted, 1)))
+            {
+                var sw = Stopwatch.StartNew();
+                while ((!Directory.Exists(intParts) || !Directory.EnumerateFiles(intParts, "*.meta").Any()) && !child.HasExited && sw.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(10);
+                Assert.False(child.HasExited, "prepare finished before the signal");
+                using (var kill = Process.Start("kill", ["-INT", child.Id.ToString()])) kill.WaitForExit();
+                Assert.True(child.WaitForExit(TimeSpan.FromMinutes(1)), "cptlab data prepare did not stop after SIGINT");
+                Assert.Equal(130, child.ExitCode);
+            }
+            Assert.Contains("run the same command again to resume", log.ToString());
+            Assert.Empty(Directory.EnumerateFiles(intParts, "*.tmp"));
+            Assert.True(CliProcess.Start(Args(interrupted, 2)).WaitForExitOrKill(TimeSpan.FromMinutes(3)) == 0);
+            foreach (var name in new[] { "manifest.json", "rejects.jsonl", "web.train.bin", "web.train.idx", "web.val.bin", "web.val.idx" })
+                Assert.True(File.ReadAllBytes(Path.Combine(straight, name)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(interrupted, name))), $"{name} differs after SIGINT and resume");
         }
         finally
         {

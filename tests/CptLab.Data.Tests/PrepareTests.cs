@@ -137,6 +137,8 @@ public class PrepareTests
         var empty = new SourceSpec { Name = "s", Tag = "en", Files = [dir.File("short.txt")] };
         e = Assert.Throws<CptLabException>(() => CorpusPreparer.Run(new PrepareOptions { Sources = [empty], OutputDir = dir.File("o"), TokenizerPath = Corpus.TokenizerPath }, Corpus.Tokenizer));
         Assert.Contains("too_short 2", e.Message);
+        Assert.Equal(2, File.ReadAllLines(dir.File("o/rejects.jsonl")).Length); // the file the message points to
+        Assert.DoesNotContain(Directory.EnumerateFiles(dir.File("o")), f => f.EndsWith(".tmp", StringComparison.Ordinal));
         Assert.Throws<CptLabException>(() => SourceSpec.Parse("nonsense"));
         Assert.Equal("zh", SourceSpec.Parse("poetry=zh:a/*.json").Language);
     }

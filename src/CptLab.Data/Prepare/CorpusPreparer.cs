@@ -141,38 +141,47 @@ public static class CorpusPreparer
         var rejectsPath = Path.Combine(options.OutputDir, "rejects.jsonl");
         var rejectsTmp = rejectsPath + ".tmp";
         var accounts = new List<SourceAccount>();
-        using (var rejects = new StreamWriter(rejectsTmp, false, new System.Text.UTF8Encoding(false)))
+        try
         {
-            foreach (var source in options.Sources)
+            using (var rejects = new StreamWriter(rejectsTmp, false, new System.Text.UTF8Encoding(false)))
             {
-                var account = new SourceAccount
+                foreach (var source in options.Sources)
                 {
-                    Name = source.Name, Tag = source.Tag, Language = source.Language,
-                    Files = files[source.Name].Select(f => Path.GetRelativePath(options.OutputDir, f)).ToList(),
-                    TrainPrefix = source.Name + ".train", ValidationPrefix = source.Name + ".val",
-                };
-                using (var train = new IndexedDatasetWriter(Path.Combine(options.OutputDir, account.TrainPrefix), tokenizer.VocabSize))
-                using (var val = new IndexedDatasetWriter(Path.Combine(options.OutputDir, account.ValidationPrefix), tokenizer.VocabSize))
-                {
-                    foreach (var file in plan.Where(f => f.Source == source.Name))
+                    var account = new SourceAccount
                     {
-                        ct.ThrowIfCancellationRequested();
-                        var readBefore = account.DocumentsRead;
-                        var tokensBefore = train.TokenCount + val.TokenCount;
-                        WriteFile(file, source, account, options, exactSeen, nearIndex, rejects, train, val);
-                        reporter.FileDone(PrepareStage.Write, file, account.DocumentsRead - readBefore, train.TokenCount + val.TokenCount - tokensBefore);
+                        Name = source.Name, Tag = source.Tag, Language = source.Language,
+                        Files = files[source.Name].Select(f => Path.GetRelativePath(options.OutputDir, f)).ToList(),
+                        TrainPrefix = source.Name + ".train", ValidationPrefix = source.Name + ".val",
+                    };
+                    using (var train = new IndexedDatasetWriter(Path.Combine(options.OutputDir, account.TrainPrefix), tokenizer.VocabSize))
+                    using (var val = new IndexedDatasetWriter(Path.Combine(options.OutputDir, account.ValidationPrefix), tokenizer.VocabSize))
+                    {
+                        foreach (var file in plan.Where(f => f.Source == source.Name))
+                        {
+                            ct.ThrowIfCancellationRequested();
+                            var readBefore = account.DocumentsRead;
+                            var tokensBefore = train.TokenCount + val.TokenCount;
+                            WriteFile(file, source, account, options, exactSeen, nearIndex, rejects, train, val);
+                            reporter.FileDone(PrepareStage.Write, file, account.DocumentsRead - readBefore, train.TokenCount + val.TokenCount - tokensBefore);
+                        }
+                        train.Finish();
+                        val.Finish();
+                        account.TokensTrain = train.TokenCount;
+                        account.TokensValidation = val.TokenCount;
                     }
-                    train.Finish();
-                    val.Finish();
-                    account.TokensTrain = train.TokenCount;
-                    account.TokensValidation = val.TokenCount;
+                    if (!account.Balances)
+                        throw new InvalidOperationException($"source {source.Name}: read {account.DocumentsRead} != kept + dropped; this is a bug");
+                    if (account.KeptTrain == 0)
+                        throw new CptLabException($"source '{source.Name}': no document survived for training ({account.DocumentsRead} read; dropped: {Describe(account.Dropped)}); see {rejectsPath}");
+                    accounts.Add(account);
                 }
-                if (!account.Balances)
-                    throw new InvalidOperationException($"source {source.Name}: read {account.DocumentsRead} != kept + dropped; this is a bug");
-                if (account.KeptTrain == 0)
-                    throw new CptLabException($"source '{source.Name}': no document survived for training ({account.DocumentsRead} read; dropped: {Describe(account.Dropped)}); see {rejectsPath}");
-                accounts.Add(account);
             }
+        }
+        catch
+        {
+            // A strict stop or a source left empty: the rejects so far are what the error message points to.
+            if (File.Exists(rejectsTmp)) File.Move(rejectsTmp, rejectsPath, overwrite: true);
+            throw;
         }
         File.Move(rejectsTmp, rejectsPath, overwrite: true);
 
