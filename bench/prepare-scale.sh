@@ -59,6 +59,7 @@ run() {
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$work/time$t.txt")
   rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/time$t.txt")
   printf 'threads %d: %.1f s, %.2f MB/s, peak RSS %.0f MiB\n' "$t" "$wall" "$(echo "$bytes / 1000000 / $wall" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+  grep '^time:' "$work/log$t.txt" | sed 's/^/  /'
   echo "$wall" > "$work/wall$t"
 }
 

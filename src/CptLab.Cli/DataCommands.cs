@@ -84,6 +84,8 @@ public static class DataCommands
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
             Console.CancelKeyPress += onCancel;
             PrepareManifest? manifest = null;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            double? firstPassSeconds = null;
             try
             {
                 AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -93,6 +95,7 @@ public static class DataCommands
                         manifest = CorpusPreparer.Run(options, tok, new SyncProgress<PrepareProgress>(p =>
                         {
                             if (p.Note is { } note) { AnsiConsole.MarkupLine(Markup.Escape(note)); return; }
+                            if (p.Stage == PrepareStage.Write) firstPassSeconds ??= clock.Elapsed.TotalSeconds;
                             var t = tasks[p.Source];
                             t.StartTask();
                             t.MaxValue = 2 * p.FileCount; // tokenize, then write
@@ -113,6 +116,9 @@ public static class DataCommands
                 Console.CancelKeyPress -= onCancel;
             }
             Console.Write(DataReport.Stats(options.OutputDir));
+            var total = clock.Elapsed.TotalSeconds;
+            var first = firstPassSeconds ?? total;
+            Console.WriteLine(FormattableString.Invariant($"time: {first:0.0} s reading, cleaning and tokenizing ({options.Threads} threads), {total - first:0.0} s dedup and shard writes in input order (1 thread)"));
             Console.WriteLine($"wrote {options.OutputDir} (manifest.json, rejects.jsonl)");
             return 0;
         }));
