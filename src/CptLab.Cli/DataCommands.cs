@@ -118,7 +118,7 @@ public static class DataCommands
             Console.Write(DataReport.Stats(options.OutputDir));
             var total = clock.Elapsed.TotalSeconds;
             var first = firstPassSeconds ?? total;
-            Console.WriteLine(FormattableString.Invariant($"time: {first:0.0} s reading, cleaning and tokenizing ({options.Threads} threads), {total - first:0.0} s dedup and shard writes in input order (1 thread)"));
+            Console.WriteLine(FormattableString.Invariant($"time: {first:0.0} s reading, cleaning and tokenizing ({options.Threads} thread{(options.Threads == 1 ? "" : "s")}), {total - first:0.0} s dedup and shard writes in input order (1 thread)"));
             Console.WriteLine($"wrote {options.OutputDir} (manifest.json, rejects.jsonl)");
             return 0;
         }));

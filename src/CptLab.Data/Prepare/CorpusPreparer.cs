@@ -94,7 +94,7 @@ public static class CorpusPreparer
         return manifest;
     }
 
-    /// <summary>Pass 1: the parts not already done, files in parallel; the first failure in input order is the one reported.</summary>
+    /// <summary>Pass 1: the parts not already done, files in parallel. The first failure stops the others; of the failures, the one earliest in input order is reported.</summary>
     static void MakeParts(PrepareOptions options, ITextTokenizer tokenizer, List<PrepareFile> plan, HashSet<string> done, Reporter reporter, CancellationToken ct)
     {
         var cleaner = new TextCleaner(options.Cleaning);
