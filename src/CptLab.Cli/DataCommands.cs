@@ -60,8 +60,10 @@ public static class DataCommands
         var jaccard = new Option<double>("--jaccard") { Description = "Near-duplicate threshold (estimated Jaccard of character shingles).", DefaultValueFactory = _ => 0.8 };
         var shingle = new Option<int>("--shingle") { Description = "Shingle size in characters for near-duplicate detection.", DefaultValueFactory = _ => 5 };
         var noNear = new Option<bool>("--no-near-dedup") { Description = "Skip MinHash near-duplicate removal." };
-        var cmd = new Command("prepare", "Read, clean, deduplicate and tokenize sources into Megatron .bin/.idx shards with a manifest accounting for every document.")
-            { sources, sourcesFile, tokenizer, outDir, textField, valFraction, strict, noBos, minChars, maxChars, scriptShare, jaccard, shingle, noNear };
+        var threads = new Option<int>("--threads") { Description = "Files prepared at once (default: the number of cores). The output is byte-identical for any value.", DefaultValueFactory = _ => Math.Max(1, Environment.ProcessorCount) };
+        var cmd = new Command("prepare", "Read, clean, deduplicate and tokenize sources into Megatron .bin/.idx shards with a manifest accounting for every document. " +
+            "An interrupted run resumes when the same command is run again (per-file state in OUT/prepare.state.json).")
+            { sources, sourcesFile, tokenizer, outDir, textField, valFraction, strict, noBos, minChars, maxChars, scriptShare, jaccard, shingle, noNear, threads };
         cmd.SetAction(r => CliAction.Run(() =>
         {
             var specs = ReadSources(r.GetValue(sources), r.GetValue(sourcesFile), r.GetValue(textField));
@@ -70,28 +72,53 @@ public static class DataCommands
             var options = new PrepareOptions
             {
                 Sources = specs, OutputDir = r.GetValue(outDir)!.FullName, TokenizerPath = tok.SourcePath,
-                ValidationFraction = r.GetValue(valFraction), Strict = r.GetValue(strict), AddBos = !r.GetValue(noBos),
+                ValidationFraction = r.GetValue(valFraction), Strict = r.GetValue(strict), AddBos = !r.GetValue(noBos), Threads = r.GetValue(threads),
                 Cleaning = new CleaningOptions
                 {
                     MinChars = r.GetValue(minChars), MaxChars = r.GetValue(maxChars), MinScriptShare = r.GetValue(scriptShare),
                     JaccardThreshold = r.GetValue(jaccard), ShingleSize = r.GetValue(shingle), NearDedup = !r.GetValue(noNear),
                 },
             };
+            // Ctrl-C stops at the next batch; the finished files' parts stay, so the same command resumes.
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+            Console.CancelKeyPress += onCancel;
             PrepareManifest? manifest = null;
-            AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                .Start(ctx =>
-                {
-                    var tasks = specs.ToDictionary(s => s.Name, s => ctx.AddTask(Markup.Escape(s.Name), autoStart: false));
-                    manifest = CorpusPreparer.Run(options, tok, new SyncProgress<PrepareProgress>(p =>
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            double? firstPassSeconds = null;
+            try
+            {
+                AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                    .Start(ctx =>
                     {
-                        var t = tasks[p.Source];
-                        t.StartTask();
-                        t.MaxValue = p.FileCount;
-                        t.Value = p.FileIndex;
-                        t.Description = Markup.Escape($"{p.Source}: {p.DocumentsRead:N0} docs, {p.TokensWritten:N0} tokens");
-                    }));
-                });
+                        var tasks = specs.ToDictionary(s => s.Name, s => ctx.AddTask(Markup.Escape(s.Name), autoStart: false));
+                        manifest = CorpusPreparer.Run(options, tok, new SyncProgress<PrepareProgress>(p =>
+                        {
+                            if (p.Note is { } note) { AnsiConsole.MarkupLine(Markup.Escape(note)); return; }
+                            if (p.Stage == PrepareStage.Write) firstPassSeconds ??= clock.Elapsed.TotalSeconds;
+                            var t = tasks[p.Source];
+                            t.StartTask();
+                            t.MaxValue = 2 * p.FileCount; // tokenize, then write
+                            t.Value = p.Stage == PrepareStage.Tokenize ? p.FileIndex : p.FileCount + p.FileIndex;
+                            t.Description = Markup.Escape(p.Stage == PrepareStage.Tokenize
+                                ? $"{p.Source}: {p.FileIndex}/{p.FileCount} files tokenized, {p.DocumentsRead:N0} docs"
+                                : $"{p.Source}: writing shards, {p.DocumentsRead:N0} docs, {p.TokensWritten:N0} tokens");
+                        }), cancel.Token);
+                    });
+            }
+            catch (OperationCanceledException)
+            {
+                Console.Error.WriteLine($"interrupted: run the same command again to resume (state in {PrepareState.PathIn(options.OutputDir)})");
+                throw;
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
             Console.Write(DataReport.Stats(options.OutputDir));
+            var total = clock.Elapsed.TotalSeconds;
+            var first = firstPassSeconds ?? total;
+            Console.WriteLine(FormattableString.Invariant($"time: {first:0.0} s reading, cleaning and tokenizing ({options.Threads} thread{(options.Threads == 1 ? "" : "s")}), {total - first:0.0} s dedup and shard writes in input order (1 thread)"));
             Console.WriteLine($"wrote {options.OutputDir} (manifest.json, rejects.jsonl)");
             return 0;
         }));

@@ -137,6 +137,8 @@ public class PrepareTests
         var empty = new SourceSpec { Name = "s", Tag = "en", Files = [dir.File("short.txt")] };
         e = Assert.Throws<CptLabException>(() => CorpusPreparer.Run(new PrepareOptions { Sources = [empty], OutputDir = dir.File("o"), TokenizerPath = Corpus.TokenizerPath }, Corpus.Tokenizer));
         Assert.Contains("too_short 2", e.Message);
+        Assert.Equal(2, File.ReadAllLines(dir.File("o/rejects.jsonl")).Length); // the file the message points to
+        Assert.DoesNotContain(Directory.EnumerateFiles(dir.File("o")), f => f.EndsWith(".tmp", StringComparison.Ordinal));
         Assert.Throws<CptLabException>(() => SourceSpec.Parse("nonsense"));
         Assert.Equal("zh", SourceSpec.Parse("poetry=zh:a/*.json").Language);
     }
@@ -164,6 +166,29 @@ public class CleaningTests
             var sb = Enumerable.Range(0, kb.Length - 4).Select(i => kb.Substring(i, 5)).ToHashSet();
             var truth = (double)sa.Intersect(sb).Count() / sa.Union(sb).Count();
             Assert.InRange(MinHasher.Similarity(hasher.Signature(ka), hasher.Signature(kb)), truth - 0.1, truth + 0.1);
+        }
+    }
+
+    /// <summary>The vectorized signature against the plain definition: per distinct shingle, per permutation, the top 32 bits of a·h + b, minimized.</summary>
+    [Theory]
+    [InlineData(128, 5)]
+    [InlineData(13, 3)]   // a permutation count that leaves a scalar tail after the vector loop
+    public void Minhash_signature_equals_the_scalar_definition(int permutations, int shingle)
+    {
+        var hasher = new MinHasher(permutations, shingle);
+        var state = SplitMix64.Gamma;
+        var a = new ulong[permutations];
+        var b = new ulong[permutations];
+        for (var i = 0; i < permutations; i++) { a[i] = SplitMix64.Next(ref state) | 1; b[i] = SplitMix64.Next(ref state); }
+        foreach (var text in new[] { "", "ab", Corpus.English(4, 120), Corpus.Chinese(4, 90), "aaaaaaaaaaaaaaaaaaaa" })
+        {
+            var expected = Enumerable.Repeat(uint.MaxValue, permutations).ToArray();
+            var k = Math.Min(shingle, Math.Max(1, text.Length));
+            var shingles = Enumerable.Range(0, Math.Max(0, text.Length - k + 1))
+                .Select(i => System.IO.Hashing.XxHash64.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(text.AsSpan(i, k)))).ToHashSet();
+            foreach (var h in shingles)
+                for (var p = 0; p < permutations; p++) expected[p] = Math.Min(expected[p], (uint)((a[p] * h + b[p]) >> 32));
+            Assert.Equal(expected, hasher.Signature(text));
         }
     }
 

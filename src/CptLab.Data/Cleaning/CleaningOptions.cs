@@ -19,7 +19,7 @@ public sealed record CleaningOptions
     /// <summary>Estimated Jaccard similarity of shingle sets at or above which a document is a near duplicate.</summary>
     public double JaccardThreshold { get; init; } = 0.8;
 
-    /// <summary>MinHash signature length (memory: 4 bytes each per kept document).</summary>
+    /// <summary>MinHash signature length. Memory of near dedup: 4 bytes each per kept document, plus the LSH buckets (about 1 KB per kept document in all at 128).</summary>
     public int NumPermutations { get; init; } = 128;
 
     public void Validate()

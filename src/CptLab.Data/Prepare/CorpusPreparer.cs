@@ -19,17 +19,51 @@ public sealed record PrepareOptions
     public bool Strict { get; init; }
     /// <summary>Prepend BOS to every document (Llama-3 base models see one at the start of each document).</summary>
     public bool AddBos { get; init; } = true;
+    /// <summary>Records a file's worker cleans and tokenizes at once (fewer when <see cref="BatchChars"/> is reached first).</summary>
     public int BatchSize { get; init; } = 512;
+    /// <summary>Characters of text a file's worker holds at once (one record may exceed it; <see cref="CleaningOptions.MaxChars"/> bounds what is kept).</summary>
+    public long BatchChars { get; init; } = 4_000_000;
+    /// <summary>Files prepared at once; with fewer files than threads, each file's batch is spread over the spare threads.</summary>
+    public int Threads { get; init; } = Math.Max(1, Environment.ProcessorCount);
     public string? BaseDir { get; init; }
+    /// <summary>Tests: called on the worker before a file's part is made (to hold one file back, so that later ones finish first).</summary>
+    internal Action<PrepareFile>? BeforeFile { get; init; }
 }
 
-public sealed record PrepareProgress(string Source, int FileIndex, int FileCount, long DocumentsRead, long TokensWritten);
+public enum PrepareStage
+{
+    /// <summary>A file's part is made (or was found made by an earlier, interrupted run).</summary>
+    Tokenize,
+    /// <summary>A file's part was read into the shards, in input order.</summary>
+    Write,
+}
 
 /// <summary>
-/// Sources → cleaned, deduplicated, tokenized Megatron shards plus a manifest that accounts for every document.
-/// Per batch of documents: cleaning and hashing run on all cores, the order-dependent decisions (exact and
-/// near duplicates, first one wins) run in input order, tokenization runs on all cores again, and the writes
-/// go in input order; so the output is the same for any number of cores.
+/// Where a prepare run is: per source, files done of the stage, documents read and tokens so far.
+/// <see cref="Note"/> carries a line for the user (resuming, starting over, a changed file) and nothing else.
+/// </summary>
+public sealed record PrepareProgress(PrepareStage Stage, string Source, int FileIndex, int FileCount, long DocumentsRead, long TokensWritten)
+{
+    /// <summary>The file just done (FileIndex counts files done, in the order they finished).</summary>
+    public string? File { get; init; }
+    public string? Note { get; init; }
+}
+
+/// <summary>
+/// Sources → cleaned, deduplicated, tokenized Megatron shards plus a manifest that accounts for every document,
+/// for corpora larger than memory, in two passes:
+/// <list type="number">
+/// <item>Per file, <see cref="PrepareOptions.Threads"/> files at once: read, clean, hash and tokenize every record
+/// into a part (<see cref="FilePart"/>). Nothing here depends on other files, so the order in which workers finish
+/// does not matter, and a part survives an interrupted run (<see cref="PrepareState"/>).</item>
+/// <item>One thread, in input order (sources in order, files sorted within a source, records in file order):
+/// exact and near duplicate decisions (first one wins), the train/validation shards and rejects.jsonl.</item>
+/// </list>
+/// So shards, manifest and rejects are byte-identical for any thread count, batch size, and for a run that was
+/// killed and resumed. Memory: each worker holds one batch (<see cref="PrepareOptions.BatchChars"/>); what grows with
+/// the corpus is only the dedup state of the second pass (8 bytes per kept document for exact dedup, the MinHash
+/// signature — 4 bytes × permutations — plus one LSH bucket entry per band for near dedup) and the shard index
+/// being written (4 bytes per document). Disk: the parts take about 4 bytes per token until the run finishes.
 /// </summary>
 public static class CorpusPreparer
 {
@@ -39,6 +73,8 @@ public static class CorpusPreparer
     {
         if (options.Sources.Count == 0) throw new CptLabException("no sources given: add --source NAME=TAG:GLOB or a sources list in the config");
         if (options.ValidationFraction is < 0 or > 0.5) throw new ConfigException("prepare", "validation_fraction", $"{options.ValidationFraction} is not in [0, 0.5]");
+        if (options.Threads < 1) throw new ConfigException("prepare", "threads", $"{options.Threads} must be at least 1");
+        if (options.BatchSize < 1 || options.BatchChars < 1) throw new ConfigException("prepare", "batch_size", "batch size and batch characters must be at least 1");
         options.Cleaning.Validate();
         var dupNames = options.Sources.GroupBy(s => s.Name).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
         if (dupNames.Count > 0) throw new CptLabException($"source name '{dupNames[0]}' is used twice; source names name the shard files");
@@ -46,30 +82,106 @@ public static class CorpusPreparer
         var files = options.Sources.ToDictionary(s => s.Name, s => s.ResolveFiles(options.BaseDir)); // fail on a missing file before any work
 
         Directory.CreateDirectory(options.OutputDir);
+        var plan = options.Sources.SelectMany(s => files[s.Name].Select(f => PrepareFile.Of(s.Name, f))).ToList();
+        var inputs = PrepareState.InputsOf(options, tokenizer);
+        var (done, notes) = PrepareState.Begin(options.OutputDir, new PrepareState { Fingerprint = PrepareState.FingerprintOf(inputs), Inputs = inputs, Files = plan });
+        var reporter = new Reporter(progress, options.Sources.ToDictionary(s => s.Name, s => files[s.Name].Count));
+        foreach (var n in notes) reporter.Note(n);
+
+        MakeParts(options, tokenizer, plan, done, reporter, ct);
+        var manifest = Assemble(options, tokenizer, files, plan, reporter, ct);
+        PrepareState.Finish(options.OutputDir);
+        return manifest;
+    }
+
+    /// <summary>Pass 1: the parts not already done, files in parallel. The first failure stops the others; of the failures, the one earliest in input order is reported.</summary>
+    static void MakeParts(PrepareOptions options, ITextTokenizer tokenizer, List<PrepareFile> plan, HashSet<string> done, Reporter reporter, CancellationToken ct)
+    {
         var cleaner = new TextCleaner(options.Cleaning);
+        var specs = options.Sources.ToDictionary(s => s.Name);
+        foreach (var f in plan.Where(f => done.Contains(f.Part))) reporter.FileDone(PrepareStage.Tokenize, f, 0, 0);
+        var todo = plan.Select((f, i) => (File: f, Index: i)).Where(x => !done.Contains(x.File.Part)).ToList();
+        if (todo.Count == 0) return;
+        var outer = Math.Min(options.Threads, todo.Count);
+        var inner = Math.Max(1, options.Threads / outer);
+        var failures = new System.Collections.Concurrent.ConcurrentBag<(int Index, Exception Error)>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        try
+        {
+            // NoBuffering: one file at a time per worker (the default partitioner hands out growing chunks, which
+            // leaves workers idle at the end when files are large).
+            Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(todo, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering),
+                new ParallelOptions { MaxDegreeOfParallelism = outer, CancellationToken = stop.Token }, job =>
+            {
+                try
+                {
+                    options.BeforeFile?.Invoke(job.File);
+                    var r = FilePart.Write(job.File.Path, specs[job.File.Source], options.OutputDir, job.File.Part, options, tokenizer, cleaner, inner, stop.Token);
+                    reporter.FileDone(PrepareStage.Tokenize, job.File, r.Documents, r.Tokens);
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+                catch (Exception e)
+                {
+                    failures.Add((job.Index, e));
+                    stop.Cancel(); // no new files; those in flight stop at their next batch
+                }
+            });
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested) { } // our own stop after a failure
+        if (!failures.IsEmpty) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failures.MinBy(f => f.Index).Error);
+        ct.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>Pass 2, in input order: dedup decisions, the split, the shards, rejects.jsonl and the manifest.</summary>
+    static PrepareManifest Assemble(PrepareOptions options, ITextTokenizer tokenizer, Dictionary<string, IReadOnlyList<string>> files,
+        List<PrepareFile> plan, Reporter reporter, CancellationToken ct)
+    {
         var exactSeen = new HashSet<ulong>();
         var nearIndex = new NearDuplicateIndex(options.Cleaning.NumPermutations, options.Cleaning.JaccardThreshold);
         var rejectsPath = Path.Combine(options.OutputDir, "rejects.jsonl");
         var rejectsTmp = rejectsPath + ".tmp";
         var accounts = new List<SourceAccount>();
-
-        using (var rejects = new StreamWriter(rejectsTmp, false, new System.Text.UTF8Encoding(false)))
+        try
         {
-            foreach (var source in options.Sources)
+            using (var rejects = new StreamWriter(rejectsTmp, false, new System.Text.UTF8Encoding(false)))
             {
-                var account = new SourceAccount
+                foreach (var source in options.Sources)
                 {
-                    Name = source.Name, Tag = source.Tag, Language = source.Language,
-                    Files = files[source.Name].Select(f => Path.GetRelativePath(options.OutputDir, f)).ToList(),
-                    TrainPrefix = source.Name + ".train", ValidationPrefix = source.Name + ".val",
-                };
-                PrepareSource(source, files[source.Name], account, options, tokenizer, cleaner, exactSeen, nearIndex, rejects, progress, ct);
-                if (!account.Balances)
-                    throw new InvalidOperationException($"source {source.Name}: read {account.DocumentsRead} != kept + dropped; this is a bug");
-                if (account.KeptTrain == 0)
-                    throw new CptLabException($"source '{source.Name}': no document survived for training ({account.DocumentsRead} read; dropped: {Describe(account.Dropped)}); see {rejectsPath}");
-                accounts.Add(account);
+                    var account = new SourceAccount
+                    {
+                        Name = source.Name, Tag = source.Tag, Language = source.Language,
+                        Files = files[source.Name].Select(f => Path.GetRelativePath(options.OutputDir, f)).ToList(),
+                        TrainPrefix = source.Name + ".train", ValidationPrefix = source.Name + ".val",
+                    };
+                    using (var train = new IndexedDatasetWriter(Path.Combine(options.OutputDir, account.TrainPrefix), tokenizer.VocabSize))
+                    using (var val = new IndexedDatasetWriter(Path.Combine(options.OutputDir, account.ValidationPrefix), tokenizer.VocabSize))
+                    {
+                        foreach (var file in plan.Where(f => f.Source == source.Name))
+                        {
+                            ct.ThrowIfCancellationRequested();
+                            var readBefore = account.DocumentsRead;
+                            var tokensBefore = train.TokenCount + val.TokenCount;
+                            WriteFile(file, source, account, options, exactSeen, nearIndex, rejects, train, val);
+                            reporter.FileDone(PrepareStage.Write, file, account.DocumentsRead - readBefore, train.TokenCount + val.TokenCount - tokensBefore);
+                        }
+                        train.Finish();
+                        val.Finish();
+                        account.TokensTrain = train.TokenCount;
+                        account.TokensValidation = val.TokenCount;
+                    }
+                    if (!account.Balances)
+                        throw new InvalidOperationException($"source {source.Name}: read {account.DocumentsRead} != kept + dropped; this is a bug");
+                    if (account.KeptTrain == 0)
+                        throw new CptLabException($"source '{source.Name}': no document survived for training ({account.DocumentsRead} read; dropped: {Describe(account.Dropped)}); see {rejectsPath}");
+                    accounts.Add(account);
+                }
             }
+        }
+        catch
+        {
+            // A strict stop or a source left empty: the rejects so far are what the error message points to.
+            if (File.Exists(rejectsTmp)) File.Move(rejectsTmp, rejectsPath, overwrite: true);
+            throw;
         }
         File.Move(rejectsTmp, rejectsPath, overwrite: true);
 
@@ -87,97 +199,63 @@ public static class CorpusPreparer
         return manifest;
     }
 
+    static void WriteFile(PrepareFile file, SourceSpec source, SourceAccount account, PrepareOptions options, HashSet<ulong> exactSeen,
+        NearDuplicateIndex nearIndex, StreamWriter rejects, IndexedDatasetWriter train, IndexedDatasetWriter val)
+    {
+        using var part = new FilePart.Reader(options.OutputDir, file.Part);
+        while (part.Next(out var r))
+        {
+            account.DocumentsRead++;
+            var drop = r.Drop;
+            var detail = r.Detail;
+            if (drop is { } bad && bad.IsBadInput() && options.Strict)
+                throw new CptLabException($"{file.Path}:{r.Line}: {bad.Key()}: {detail} (--strict; without it such records are counted, logged and skipped)");
+            if (drop is null)
+            {
+                if (options.Cleaning.ExactDedup && !exactSeen.Add(r.ExactHash)) drop = DropReason.ExactDuplicate;
+                else if (r.Signature is not null && nearIndex.FindOrAdd(r.Signature) is not null)
+                {
+                    drop = DropReason.NearDuplicate;
+                    detail = $"estimated Jaccard >= {options.Cleaning.JaccardThreshold} with an earlier document";
+                }
+            }
+            if (drop is { } reason)
+            {
+                if (r.Drop is null) part.SkipTokens(r.TokenCount); // tokenized in pass 1, dropped as a duplicate here
+                account.Dropped[reason.Key()] = account.Dropped.GetValueOrDefault(reason.Key()) + 1;
+                rejects.WriteLine(JsonSerializer.Serialize(new { source = source.Name, file = file.Path, line = r.Line, reason = reason.Key(), detail }, OneLine));
+                continue;
+            }
+            (r.Validation ? val : train).Add(part.Tokens(r.TokenCount));
+            if (r.Validation) account.KeptValidation++; else account.KeptTrain++;
+            account.CharsKept += r.Chars;
+        }
+    }
+
     static string Describe(IDictionary<string, long> dropped) =>
         dropped.Count == 0 ? "none" : string.Join(", ", dropped.Select(kv => $"{kv.Key} {kv.Value}"));
 
-    sealed class Item
+    /// <summary>Per-source progress, from any thread, one report at a time.</summary>
+    sealed class Reporter(IProgress<PrepareProgress>? progress, Dictionary<string, int> fileCounts)
     {
-        public required RawDocument Raw;
-        public CleanedDocument? Clean;
-        public DropReason? Drop;
-        public string? Detail;
-        public bool Validation;
-        public int[]? Tokens;
-    }
+        readonly Lock _lock = new();
+        readonly Dictionary<(PrepareStage, string), (int Files, long Docs, long Tokens)> _at = [];
 
-    static void PrepareSource(SourceSpec source, IReadOnlyList<string> files, SourceAccount account, PrepareOptions options,
-        ITextTokenizer tokenizer, TextCleaner cleaner, HashSet<ulong> exactSeen, NearDuplicateIndex nearIndex,
-        StreamWriter rejects, IProgress<PrepareProgress>? progress, CancellationToken ct)
-    {
-        using var train = new IndexedDatasetWriter(Path.Combine(options.OutputDir, account.TrainPrefix), tokenizer.VocabSize);
-        using var val = new IndexedDatasetWriter(Path.Combine(options.OutputDir, account.ValidationPrefix), tokenizer.VocabSize);
-        var addBos = options.AddBos && tokenizer.BosId is not null;
-        var batch = new List<Item>(options.BatchSize);
-
-        for (var f = 0; f < files.Count; f++)
+        public void FileDone(PrepareStage stage, PrepareFile file, long documents, long tokens)
         {
-            foreach (var raw in DocumentReader.Read(files[f], source))
+            if (progress is null) return;
+            lock (_lock)
             {
-                batch.Add(new Item { Raw = raw });
-                if (batch.Count == options.BatchSize) Flush();
+                var (f, d, t) = _at.GetValueOrDefault((stage, file.Source));
+                _at[(stage, file.Source)] = (f + 1, d + documents, t + tokens);
+                progress.Report(new PrepareProgress(stage, file.Source, f + 1, fileCounts[file.Source], d + documents, t + tokens) { File = file.Path });
             }
-            Flush();
-            progress?.Report(new PrepareProgress(source.Name, f + 1, files.Count, account.DocumentsRead, train.TokenCount + val.TokenCount));
         }
-        train.Finish();
-        val.Finish();
-        account.TokensTrain = train.TokenCount;
-        account.TokensValidation = val.TokenCount;
 
-        void Flush()
+        public void Note(string note)
         {
-            if (batch.Count == 0) return;
-            ct.ThrowIfCancellationRequested();
-            // 1. per-document cleaning, all cores
-            Parallel.ForEach(batch, item =>
-            {
-                if (item.Raw.Error is { } e) { item.Drop = e; item.Detail = item.Raw.Detail; return; }
-                item.Clean = cleaner.Clean(item.Raw.Text!, source.Language);
-                item.Drop = item.Clean.Drop;
-                item.Detail = item.Clean.Detail;
-            });
-            // 2. order-dependent decisions, in input order
-            foreach (var item in batch)
-            {
-                account.DocumentsRead++;
-                if (item.Drop is { } bad && bad.IsBadInput() && options.Strict)
-                    throw new CptLabException($"{item.Raw.File}:{item.Raw.Line}: {bad.Key()}: {item.Detail} (--strict; without it such records are counted, logged and skipped)");
-                if (item.Drop is null)
-                {
-                    var c = item.Clean!;
-                    if (options.Cleaning.ExactDedup && !exactSeen.Add(c.ExactHash)) item.Drop = DropReason.ExactDuplicate;
-                    else if (c.Signature is not null && nearIndex.FindOrAdd(c.Signature) is not null)
-                    {
-                        item.Drop = DropReason.NearDuplicate;
-                        item.Detail = $"estimated Jaccard >= {options.Cleaning.JaccardThreshold} with an earlier document";
-                    }
-                    item.Validation = c.SplitValue < options.ValidationFraction;
-                }
-                if (item.Drop is { } reason)
-                {
-                    account.Dropped[reason.Key()] = account.Dropped.GetValueOrDefault(reason.Key()) + 1;
-                    rejects.WriteLine(JsonSerializer.Serialize(new { source = source.Name, file = item.Raw.File, line = item.Raw.Line, reason = reason.Key(), detail = item.Detail }, OneLine));
-                }
-            }
-            // 3. tokenization of the kept documents, all cores
-            Parallel.ForEach(batch, item =>
-            {
-                if (item.Drop is not null) return;
-                var ids = new List<int>(item.Clean!.Text.Length / 2 + 2);
-                if (addBos) ids.Add(tokenizer.BosId!.Value);
-                tokenizer.Encode(item.Clean.Text, ids);
-                ids.Add(tokenizer.EosId);
-                item.Tokens = [.. ids];
-            });
-            // 4. writes, in input order
-            foreach (var item in batch)
-            {
-                if (item.Tokens is null) continue;
-                (item.Validation ? val : train).Add(item.Tokens);
-                if (item.Validation) account.KeptValidation++; else account.KeptTrain++;
-                account.CharsKept += item.Clean!.Text.Length;
-            }
-            batch.Clear();
+            if (progress is null) return;
+            lock (_lock) progress.Report(new PrepareProgress(PrepareStage.Tokenize, "", 0, 0, 0, 0) { Note = note });
         }
     }
 }

@@ -40,7 +40,7 @@ public sealed record PrepareManifest
     public required Cleaning.CleaningOptions Cleaning { get; init; }
     public required List<SourceAccount> Sources { get; init; }
     public string? RejectsFile { get; init; }
-    public DateTimeOffset CreatedUtc { get; init; } = DateTimeOffset.UtcNow;
+    // No creation time: the same inputs give the same bytes, whatever the thread count or an interruption.
 
     public void Save(string dir) => AtomicFile.WriteAllText(Path.Combine(dir, FileName), JsonSerializer.Serialize(this, Json.SnakeCase));
 
