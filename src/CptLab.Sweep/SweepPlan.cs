@@ -91,6 +91,14 @@ public static class SweepPlan
         });
         if (targetNote is not null) plan = plan with { Assumptions = [.. plan.Assumptions, targetNote] };
         plan = plan with { Assumptions = [.. plan.Assumptions, OptimizerNote(template)] };
+        if (options.SeqLen is null || options.GlobalBatchSize is null)
+        {
+            var note = string.Create(CultureInfo.InvariantCulture,
+                $"sequence length {seqLen:N0} and global batch {globalBatch:N0} sequences ({(long)seqLen * globalBatch:N0} tokens per step) are the proxies' own{(options.SeqLen is null ? "" : " batch")}: the LR was tuned at this geometry");
+            if ((long)seqLen * globalBatch < 1_000_000 && targetParameters > 1e9)
+                note += string.Create(CultureInfo.InvariantCulture, $"; for a {targetParameters / 1e9:0.#}B model that is a very small step (Llama-3 pre-training used 4M–16M tokens per step): pass --seq-len and --global-batch for the full-size run");
+            plan = plan with { Assumptions = [.. plan.Assumptions, note] };
+        }
         if (fit.Optimum.AlmrInterval is { } ri && fit.Optimum.LrInterval is { } li)
             plan = plan with { Assumptions = [.. plan.Assumptions, string.Create(CultureInfo.InvariantCulture,
                 $"proxy optimum ALMR {fit.Optimum.Almr:0.###} [{ri.Lo:0.###}, {ri.Hi:0.###}], lr {fit.Optimum.Lr:0.###e0} [{li.Lo:0.###e0}, {li.Hi:0.###e0}] ({(fit.Bootstrap?.Confidence ?? 0.95) * 100:0}% intervals, {fit.Law} law, objective: {fit.ObjectiveDescription})")] };

@@ -145,6 +145,10 @@ public class ScaleOutPlanTests(SweepFixture fx, ITestOutputHelper output)
         Assert.True(readme.IndexOf("./convert_in.sh", StringComparison.Ordinal) < readme.IndexOf("./train.sh", StringComparison.Ordinal)
                     && readme.IndexOf("./train.sh", StringComparison.Ordinal) < readme.IndexOf("./convert_out.sh", StringComparison.Ordinal));
 
+        var bare = SweepPlan.Run(sweep, new PlanOptions { Target = target, Tokens = Budget, Cluster = new ClusterSpec(256, 80), OutDir = Path.Combine(fx.NewDir("plan-bare-"), "plan") });
+        // With the proxies' own geometry (32-token sequences, 4 per step) the plan is made, and says how small that step is.
+        Assert.Contains(bare.Plan.Assumptions, a => a.Contains("are the proxies' own") && a.Contains("pass --seq-len and --global-batch"));
+
         // The verb does the same from the command line and prints the layout.
         var (code, stdout, stderr) = CliHost.Run(["sweep", "plan", "--dir", sweep, "--target", target, "--tokens", "100B", "--seq-len", "8192",
             "--global-batch", "512", "--gpus", "256", "--out", Path.Combine(fx.NewDir("plan-cli-"), "plan")]);

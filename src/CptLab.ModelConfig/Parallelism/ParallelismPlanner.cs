@@ -228,7 +228,7 @@ public static class ParallelismPlanner
         {
             var fitting = memoryOnly.Where(c => c.Fits).OrderBy(c => c, Preference.Instance).First().Layout;
             int dp = fitting.DataParallel;
-            return new CptLabException(F($"no layout for {what} on {cluster.Gpus} GPUs divides the global batch {globalBatchSize}: it must be a multiple of micro-batch · data parallel (e.g. TP {fitting.TensorParallel} · PP {fitting.PipelineParallel} · CP {fitting.ContextParallel} fits with DP {dp}, so a multiple of {dp}); choose such a global batch"));
+            return new CptLabException(F($"no layout for {what} on {cluster.Gpus} GPUs divides the global batch {globalBatchSize}: it must be a multiple of micro-batch · data parallel (e.g. TP {fitting.TensorParallel} · PP {fitting.PipelineParallel} · CP {fitting.ContextParallel} fits with DP {dp}, so a multiple of {dp}); choose such a global batch (`sweep plan --global-batch`; the default is the proxies' own){(globalBatchSize < dp ? F($", and at least {dp} sequences") : "")}"));
         }
         string need = least is null
             ? "no layout divides this cluster"
