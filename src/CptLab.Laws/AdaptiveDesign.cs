@@ -122,8 +122,9 @@ public sealed class AdaptiveDesign
         if (_options.StopOnLawInterval && LawIntervalStop(soFar) is { } lawStop) return Stop(lawStop.Reason, lawStop.Fit);
 
         if (surrogate is null)
-            // Too few successful runs for the surrogate (it needs the quadratic mean's 6 terms plus 4): fill the grid where runs are sparsest.
-            return new AdaptiveDecision(false, "too few runs for the surrogate; filling the grid", SpaceFilling(remaining, soFar, batch), null, used, GridSize);
+            // Too few successful runs for the surrogate (it needs the quadratic mean's 6 terms plus 4, and 3 values per axis),
+            // or its kernel would not factorise: fill the grid where runs are sparsest.
+            return new AdaptiveDecision(false, "no surrogate yet (too few successful runs); filling the grid", SpaceFilling(remaining, soFar, batch), null, used, GridSize);
 
         if (used >= _options.MinRuns && surrogate.ProbabilityBetter < _options.StopProbability)
             return Stop($"no unrun cell is likely to beat the best run {surrogate.Best}: posterior probability {surrogate.ProbabilityBetter:0.###} " +
@@ -164,8 +165,15 @@ public sealed class AdaptiveDesign
         catch (CptLabException) { return null; }
         var almrBox = new Interval(_almrs[0], _almrs[^1]);
         var xBox = new Interval(Math.Log10(_lrs[0]), Math.Log10(_lrs[^1]));
-        if (GaussianProcessSurface.Fit(data.Target, almrBox, xBox) is not { } gt
-            || GaussianProcessSurface.Fit(data.Original, almrBox, xBox) is not { } go) return null;
+        GaussianProcessSurface? gt, go;
+        try
+        {
+            gt = GaussianProcessSurface.Fit(data.Target, almrBox, xBox);
+            go = GaussianProcessSurface.Fit(data.Original, almrBox, xBox);
+        }
+        // A kernel matrix that will not factorise even after clamping: no surrogate this step (the caller fills the grid).
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException) { return null; }
+        if (gt is null || go is null) return null;
 
         var points = grid.Select(c => (c.Almr, Math.Log10(c.Lr))).ToArray();
         // A fixed seed per (fit seed, runs so far): the same history gives the same proposal.
