@@ -45,11 +45,11 @@ public class AdaptiveVersusRandomTests(ITestOutputHelper output)
         ["exp"] = Synthetic.OutOfFamily, ["saturating"] = Synthetic.Saturating, ["vshaped"] = Synthetic.VShaped,
     };
 
-    // The measurement behind docs/sweeps.md's table: 30 seeds per surface, the design run until its stop (about 2
-    // CPU-minutes per surface; CPTLAB_ADAPTIVE_RUN_TO=N runs it on to N runs, and CPTLAB_ADAPTIVE_TRACE=FILE appends
+    // The measurement behind docs/sweeps.md's table: 30 seeds per surface, the design run until its stop (about 15
+    // CPU-seconds per surface; CPTLAB_ADAPTIVE_RUN_TO=N runs it on to N runs, and CPTLAB_ADAPTIVE_TRACE=FILE appends
     // each decision's stop probability and whether its best run cell is within 1% and 0.1%, for tuning). Run with
     //   CPTLAB_SLOW_TESTS=1 CPTLAB_ADAPTIVE_SURFACE=exp dotnet test tests/CptLab.Laws.Tests -c Release --filter "FullyQualifiedName~AdaptiveVersusRandomTests.Measurement" --logger "console;verbosity=detailed"
-    // (CPTLAB_ADAPTIVE_SURFACE: exp, saturating, vshaped or all; unset: all).
+    // (CPTLAB_ADAPTIVE_SURFACE: exp, saturating, vshaped or all; unset: all; CPTLAB_ADAPTIVE_BATCH=N: N cells per decision, as with N workers).
 
     [SlowFact, Trait("Category", "Slow")]
     public void Measurement_30_seeds_per_out_of_family_surface()
@@ -57,6 +57,7 @@ public class AdaptiveVersusRandomTests(ITestOutputHelper output)
         var which = Environment.GetEnvironmentVariable("CPTLAB_ADAPTIVE_SURFACE") ?? "all";
         foreach (var truth in Surfaces.Where(t => which == "all" || which == t.Key).Select(t => t.Value))
             output.WriteLine(Measure(truth, seeds: 30, firstSeed: 1,
+                batch: Environment.GetEnvironmentVariable("CPTLAB_ADAPTIVE_BATCH") is { } b ? int.Parse(b, System.Globalization.CultureInfo.InvariantCulture) : 1,
                 runTo: Environment.GetEnvironmentVariable("CPTLAB_ADAPTIVE_RUN_TO") is { } t ? int.Parse(t, System.Globalization.CultureInfo.InvariantCulture) : null).Report());
     }
 
@@ -64,14 +65,14 @@ public class AdaptiveVersusRandomTests(ITestOutputHelper output)
     internal sealed record SeedOutcome(int Seed, int Adaptive1, int Adaptive01, int Random1, int Random01, int StopRuns, bool StopBeforeFullGrid,
         bool ChosenWithin1, bool ChosenWithin01, bool[] AdaptiveWithin1ByRuns, bool[] RandomWithin1ByRuns, bool[] AdaptiveWithin01ByRuns, bool[] RandomWithin01ByRuns);
 
-    internal sealed record Measurement(string Truth, int Seeds, int FirstSeed, IReadOnlyList<SeedOutcome> Outcomes, AdaptiveOptions Options, TimeSpan Wall, TimeSpan Cpu)
+    internal sealed record Measurement(string Truth, int Seeds, int FirstSeed, IReadOnlyList<SeedOutcome> Outcomes, AdaptiveOptions Options, int Batch, TimeSpan Wall, TimeSpan Cpu)
     {
         public string Report()
         {
             var sb = new StringBuilder();
             var o = Outcomes;
             string S(Func<SeedOutcome, int> f) => $"median {Median(o.Select(f)):0.#}, p90 {Percentile(o.Select(f), 0.9):0.#}";
-            sb.AppendLine($"{Truth}, {Seeds} seeds ({FirstSeed}–{FirstSeed + Seeds - 1}), stop: P(better by {Options.StopMargin:0.###%}) < {Options.StopProbability}, min runs {Options.MinRuns}, {Options.Draws} draws; {Wall.TotalSeconds:0.0} s wall, {Cpu.TotalSeconds:0.0} s CPU");
+            sb.AppendLine($"{Truth}, {Seeds} seeds ({FirstSeed}–{FirstSeed + Seeds - 1}), stop: P(better by {Options.StopMargin:0.###%}) < {Options.StopProbability}, min runs {Options.MinRuns}, {Options.Draws} draws, {Batch} cell(s) per decision; {Wall.TotalSeconds:0.0} s wall, {Cpu.TotalSeconds:0.0} s CPU");
             sb.AppendLine($"  runs to within 1%:   adaptive {S(s => s.Adaptive1)}; random {S(s => s.Random1)}");
             sb.AppendLine($"  runs to within 0.1%: adaptive {S(s => s.Adaptive01)}; random {S(s => s.Random01)}");
             sb.AppendLine($"  stop: before the full grid in {o.Count(s => s.StopBeforeFullGrid)}/{o.Count}, runs at stop {S(s => s.StopRuns)}, chosen cell within 1% in {o.Count(s => s.ChosenWithin1)}/{o.Count}, within 0.1% in {o.Count(s => s.ChosenWithin01)}/{o.Count}");
@@ -90,17 +91,17 @@ public class AdaptiveVersusRandomTests(ITestOutputHelper output)
     /// Seed s: noise from Random(s), the design's fit seed s, random order from Random(s + 100 000). A grid cell
     /// (either order) that lands within the bar at run n counts from n on; the adaptive order stops counting at its stop.
     /// </summary>
-    internal static Measurement Measure(Truth truth, int seeds, int firstSeed, AdaptiveOptions? options = null, int? runTo = null)
+    internal static Measurement Measure(Truth truth, int seeds, int firstSeed, AdaptiveOptions? options = null, int? runTo = null, int batch = 1)
     {
         var clock = Stopwatch.StartNew();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         options ??= new AdaptiveOptions { Fit = new FitOptions { Objective = Synthetic.Weighted } };
         var outcomes = new SeedOutcome[seeds];
-        Parallel.For(0, seeds, i => outcomes[i] = One(truth, firstSeed + i, options, runTo));
-        return new Measurement(truth.Name, seeds, firstSeed, outcomes, options, clock.Elapsed, Process.GetCurrentProcess().TotalProcessorTime - cpu);
+        Parallel.For(0, seeds, i => outcomes[i] = One(truth, firstSeed + i, options, runTo, batch));
+        return new Measurement(truth.Name, seeds, firstSeed, outcomes, options, batch, clock.Elapsed, Process.GetCurrentProcess().TotalProcessorTime - cpu);
     }
 
-    static SeedOutcome One(Truth truth, int seed, AdaptiveOptions options, int? runTo)
+    static SeedOutcome One(Truth truth, int seed, AdaptiveOptions options, int? runTo, int batch)
     {
         var lrs = Xs.Select(x => Math.Pow(10, x)).ToArray();
         double True(GridCell c) => Synthetic.TrueObjective(Synthetic.Weighted, c.Almr, Math.Log10(c.Lr), truth);
@@ -118,7 +119,7 @@ public class AdaptiveVersusRandomTests(ITestOutputHelper output)
         var trace = new List<string>();
         while (true)
         {
-            var d = never.Decide(Synthetic.Wrap(runs));
+            var d = never.Decide(Synthetic.Wrap(runs), batch);
             if (d.ProbabilityBetter is { } tp && d.Best is { } tb) trace.Add($"{d.RunsUsed} {tp:0.0000} {(Within(tb, 0.01) ? 1 : 0)} {(Within(tb, 0.001) ? 1 : 0)}");
             if (stop is null && d.ProbabilityBetter is { } p && d.RunsUsed >= options.MinRuns && p < options.StopProbability)
                 (stop, chosen) = (d.RunsUsed, d.Best);
