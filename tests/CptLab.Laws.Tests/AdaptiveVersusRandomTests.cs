@@ -43,13 +43,14 @@ public class AdaptiveVersusRandomTests(ITestOutputHelper output)
     static readonly Dictionary<string, Truth> Surfaces = new()
     {
         ["exp"] = Synthetic.OutOfFamily, ["saturating"] = Synthetic.Saturating, ["vshaped"] = Synthetic.VShaped,
+        ["infamily"] = Synthetic.InFamily,
     };
 
     // The measurement behind docs/sweeps.md's table: 30 seeds per surface, the design run until its stop (about 15
     // CPU-seconds per surface; CPTLAB_ADAPTIVE_RUN_TO=N runs it on to N runs, and CPTLAB_ADAPTIVE_TRACE=FILE appends
     // each decision's stop probability and whether its best run cell is within 1% and 0.1%, for tuning). Run with
     //   CPTLAB_SLOW_TESTS=1 CPTLAB_ADAPTIVE_SURFACE=exp dotnet test tests/CptLab.Laws.Tests -c Release --filter "FullyQualifiedName~AdaptiveVersusRandomTests.Measurement" --logger "console;verbosity=detailed"
-    // (CPTLAB_ADAPTIVE_SURFACE: exp, saturating, vshaped or all; unset: all; CPTLAB_ADAPTIVE_BATCH=N: N cells per decision, as with N workers).
+    // (CPTLAB_ADAPTIVE_SURFACE: exp, saturating, vshaped, infamily (for reference) or all; unset: all; CPTLAB_ADAPTIVE_BATCH=N: N cells per decision, as with N workers).
 
     [SlowFact, Trait("Category", "Slow")]
     public void Measurement_30_seeds_per_out_of_family_surface()
