@@ -2,21 +2,41 @@ using CptLab.Core;
 
 namespace CptLab.Laws;
 
-/// <summary>When the adaptive design stops. Tolerances are half-widths of the optimum's bootstrap interval.</summary>
+/// <summary>
+/// How the adaptive design chooses and when it stops. The default rule needs no law: a Gaussian-process surrogate
+/// of each language's log-loss (<see cref="GaussianProcessSurface"/>) proposes cells by expected improvement and
+/// says when no unrun cell is still likely to beat the best run.
+/// </summary>
 public sealed record AdaptiveOptions
 {
-    /// <summary>The fit after each batch. The stopping rule reads the law's own interval: the design turns the Gaussian-process check off (it widens the interval, and the stopping rule was tuned without it).</summary>
+    /// <summary>The objective, the seed, and the fit that <see cref="AdaptiveDesign.Run"/> reports at the end (and the law-interval stop, if on).</summary>
     public FitOptions Fit { get; init; } = new() { Bootstrap = 60 };
+    /// <summary>Half-width of the law's ALMR interval for the law-interval stop (<see cref="StopOnLawInterval"/>).</summary>
     public double AlmrTolerance { get; init; } = 0.05;
+    /// <summary>Half-width of the law's log10 LR interval for the law-interval stop.</summary>
     public double Log10LrTolerance { get; init; } = 0.1;
-    /// <summary>Stop after this many runs even if the interval is still wide (default: the whole grid).</summary>
+    /// <summary>Stop after this many runs even if the stopping rule has not fired (default: the whole grid).</summary>
     public int? MaxRuns { get; init; }
-    /// <summary>
-    /// Trust the interval only when the law leaves at least this many residual degrees of freedom (runs minus
-    /// parameters per language): with fewer, the bootstrap resamples a handful of shrunken residuals and its
-    /// interval is too narrow to stop on.
-    /// </summary>
+    /// <summary>For the law-interval stop: trust the law's interval only with at least this many residual degrees of freedom.</summary>
     public int MinResidualDof { get; init; } = 5;
+    /// <summary>
+    /// Also stop when the law's bootstrap interval of the optimum is within the tolerances (the rule before the
+    /// surrogate; it refits the law after every batch). Off by default: out of family the law's interval is
+    /// centred on a biased optimum (docs/sweeps.md), so it stopped late or in the wrong place.
+    /// </summary>
+    public bool StopOnLawInterval { get; init; }
+    /// <summary>Joint posterior draws of the two surrogates over the grid per decision.</summary>
+    public int Draws { get; init; } = 256;
+    /// <summary>An unrun cell counts as better only if it beats the best run by this fraction of the objective (0.001: 0.1%).</summary>
+    public double StopMargin { get; init; } = 0.001;
+    /// <summary>Stop when the posterior probability that some unrun cell is better (by <see cref="StopMargin"/>) falls below this.</summary>
+    public double StopProbability { get; init; } = 0.05;
+    /// <summary>
+    /// The surrogate's stop is not trusted before this many runs (the 3×3 start is 9). Measured on 54-cell grids out of
+    /// family (docs/sweeps.md): the probability falls under 0.05 by about 12 runs, but the run cell the surrogate
+    /// rates best is still wrong (more than 1% above the best cell) in 5 of 30 seeds at 15 runs, 2 of 30 at 18.
+    /// </summary>
+    public int MinRuns { get; init; } = 18;
 }
 
 public sealed record GridCell(double Almr, double Lr)
@@ -24,21 +44,36 @@ public sealed record GridCell(double Almr, double Lr)
     public override string ToString() => $"(ALMR={Almr:0.###}, lr={Lr:0.###e0})";
 }
 
-/// <summary>One step's answer: stop, or run <see cref="Next"/> (at most the batch size asked for).</summary>
-public sealed record AdaptiveDecision(bool Done, string Reason, IReadOnlyList<GridCell> Next, LawFit? Fit, int RunsUsed, int GridSize);
+/// <summary>
+/// One step's answer: stop, or run <see cref="Next"/> (at most the batch size asked for). <see cref="Best"/> is the
+/// run cell the surrogate rates best, and <see cref="ProbabilityBetter"/> the posterior probability that an unrun
+/// cell beats it by the stop margin (both null before the surrogate can be fitted).
+/// </summary>
+public sealed record AdaptiveDecision(bool Done, string Reason, IReadOnlyList<GridCell> Next, LawFit? Fit, int RunsUsed, int GridSize)
+{
+    public GridCell? Best { get; init; }
+    public double? ProbabilityBetter { get; init; }
+}
 
+/// <summary>The loop's outcome: the law fitted to every run, the runs in order, and the surrogate's best run cell at the stop.</summary>
 public sealed record AdaptiveResult(LawFit Fit, IReadOnlyList<SweepPoint> Runs, int GridSize, string StopReason)
 {
     public int RunsUsed => Runs.Count;
+    public GridCell? Best { get; init; }
 }
 
 /// <summary>
-/// Sequential design over an ALMR × LR grid. Starts with a coarse 3×3 (both ends and the middle of each axis);
-/// after each batch it refits the law and proposes the unrun cells with the largest expected improvement over
-/// the best run so far, computed over the bootstrap replicates of the law (so it goes where the law expects a
-/// better objective, or where it is uncertain enough that it might be); when no cell is expected to improve, the
-/// cell where the replicates disagree most. It stops when the optimum's interval is within tolerance, or the
-/// grid (or MaxRuns) is used up. The sweep runner calls <see cref="InitialDesign"/> and then
+/// Sequential design over an ALMR × LR grid. Starts with a coarse 3×3 (both ends and the middle of each axis).
+/// Then, after each batch, it fits a Gaussian process to each language's log-loss over (ALMR, log10 LR) (the
+/// surface of <see cref="GaussianProcessSurface"/>: no assumed form), draws both surfaces jointly over the whole
+/// grid, and turns each draw into an objective surface. The incumbent is the run cell with the lowest posterior
+/// mean objective. The next cell is the unrun one with the largest expected improvement over the incumbent,
+/// averaged over the draws (each draw against its own incumbent value, so the correlation between cells counts);
+/// a batch adds cells greedily, each against the best of the incumbent and the cells already picked in that draw
+/// (Monte Carlo q-EI). It stops when, after at least <see cref="AdaptiveOptions.MinRuns"/> runs, fewer than
+/// <see cref="AdaptiveOptions.StopProbability"/> of the draws have an unrun cell better than the incumbent by
+/// <see cref="AdaptiveOptions.StopMargin"/>, or the grid (or MaxRuns) is used up. Deterministic for a given
+/// <see cref="FitOptions.Seed"/> and history. The sweep runner calls <see cref="InitialDesign"/> and then
 /// <see cref="Decide"/> with everything finished so far; <see cref="Run"/> is that loop for a synchronous runner.
 /// </summary>
 public sealed class AdaptiveDesign
@@ -54,6 +89,9 @@ public sealed class AdaptiveDesign
         _options = options ?? new AdaptiveOptions();
         if (_almrs.Length < 3 || _lrs.Length < 3)
             throw new CptLabException($"adaptive design needs a grid of at least 3 ALMR values × 3 LRs, got {_almrs.Length} × {_lrs.Length}");
+        if (!(_options.StopProbability >= 0 && _options.StopProbability < 1))
+            throw new CptLabException($"adaptive stop probability {_options.StopProbability} must be in [0, 1)");
+        if (_options.Draws < 16) throw new CptLabException($"adaptive design needs at least 16 posterior draws, got {_options.Draws}");
     }
 
     public int GridSize => _almrs.Length * _lrs.Length;
@@ -69,29 +107,31 @@ public sealed class AdaptiveDesign
     public AdaptiveDecision Decide(SweepResults soFar, int batch = 1)
     {
         var done = soFar.Points.Select(p => Key(p.Almr, p.Lr)).ToHashSet();
-        var remaining = Grid.Where(c => !done.Contains(Key(c.Almr, c.Lr))).ToList();
+        var grid = Grid;
+        var remaining = grid.Where(c => !done.Contains(Key(c.Almr, c.Lr))).ToList();
         var used = soFar.Points.Count;
         var missingStart = InitialDesign().Where(c => !done.Contains(Key(c.Almr, c.Lr))).ToList();
         if (missingStart.Count > 0) return new AdaptiveDecision(false, "initial 3×3 design", missingStart, null, used, GridSize);
-        if (remaining.Count == 0) return Stop("the whole grid has been run", null, used);
-        if (_options.MaxRuns is { } max && used >= max) return Stop($"reached the run budget ({max})", null, used);
 
-        LawFit fit;
-        try { fit = LawFitter.Fit(soFar, _options.Fit with { Nonparametric = false }); }
-        catch (CptLabException e)
-        {
-            // Not enough for a law yet (or every fit infeasible): fill the grid where runs are sparsest.
-            return new AdaptiveDecision(false, $"no law yet ({e.Message}); filling the grid", SpaceFilling(remaining, soFar, batch), null, used, GridSize);
-        }
+        var surrogate = Surrogate(soFar, grid, used);
+        AdaptiveDecision Stop(string reason, LawFit? fit = null) =>
+            new(true, reason, [], fit, used, GridSize) { Best = surrogate?.Best, ProbabilityBetter = surrogate?.ProbabilityBetter };
+        if (remaining.Count == 0) return Stop("the whole grid has been run");
+        if (_options.MaxRuns is { } max && used >= max) return Stop($"reached the run budget ({max})");
 
-        var opt = fit.Summary.Optimum;
-        var dof = fit.Summary.Runs - fit.Summary.Candidates.Single(c => c.Law == fit.Summary.Law).ParametersPerLanguage;
-        if (dof >= _options.MinResidualDof && opt.AlmrInterval is { } ri && opt.Log10LrInterval is { } xi
-            && ri.Width / 2 <= _options.AlmrTolerance && xi.Width / 2 <= _options.Log10LrTolerance)
-            return Stop($"optimum interval within tolerance: ALMR ±{ri.Width / 2:0.###}, log10 lr ±{xi.Width / 2:0.###} ({fit.Summary.Law}, {dof} residual degrees of freedom)", fit, used);
+        if (_options.StopOnLawInterval && LawIntervalStop(soFar) is { } lawStop) return Stop(lawStop.Reason, lawStop.Fit);
 
-        var next = Acquire(fit, soFar, remaining, batch);
-        return new AdaptiveDecision(false, "expected improvement", next, fit, used, GridSize);
+        if (surrogate is null)
+            // Too few successful runs for the surrogate (it needs the quadratic mean's 6 terms plus 4, and 3 values per axis),
+            // or its kernel would not factorise: fill the grid where runs are sparsest.
+            return new AdaptiveDecision(false, "no surrogate yet (too few successful runs); filling the grid", SpaceFilling(remaining, soFar, batch), null, used, GridSize);
+
+        if (used >= _options.MinRuns && surrogate.ProbabilityBetter < _options.StopProbability)
+            return Stop($"no unrun cell is likely to beat the best run {surrogate.Best}: posterior probability {surrogate.ProbabilityBetter:0.###} " +
+                        $"that one is better by {_options.StopMargin:0.###%} (threshold {_options.StopProbability:0.###}, {used} runs)");
+
+        var next = Acquire(surrogate, grid, remaining, batch);
+        return new AdaptiveDecision(false, "expected improvement", next, null, used, GridSize) { Best = surrogate.Best, ProbabilityBetter = surrogate.ProbabilityBetter };
     }
 
     /// <summary>The whole loop for a runner that runs one cell at a time and returns its result.</summary>
@@ -105,32 +145,125 @@ public sealed class AdaptiveDesign
             if (decision.Done)
             {
                 var fit = decision.Fit ?? LawFitter.Fit(sweep, _options.Fit with { Nonparametric = false });
-                return new AdaptiveResult(fit, runs, GridSize, decision.Reason);
+                return new AdaptiveResult(fit, runs, GridSize, decision.Reason) { Best = decision.Best };
             }
             runs.AddRange(decision.Next.Select(runOne));
         }
     }
 
-    AdaptiveDecision Stop(string reason, LawFit? fit, int used) => new(true, reason, [], fit, used, GridSize);
+    /// <summary>
+    /// The surrogate's view of the grid: Objective[d][k] is draw d's objective at grid cell k (NaN where a
+    /// constraint fails), Best the run cell with the lowest mean objective, ProbabilityBetter the fraction of
+    /// draws in which some unrun cell beats Best's value in that draw by the stop margin.
+    /// </summary>
+    sealed record SurrogateView(double[][] Objective, bool[] IsRun, int BestIndex, GridCell Best, double ProbabilityBetter);
+
+    SurrogateView? Surrogate(SweepResults soFar, IReadOnlyList<GridCell> grid, int used)
+    {
+        SweepValidation.Prepared data;
+        try { data = SweepValidation.Prepare(soFar, _options.Fit); }
+        catch (CptLabException) { return null; }
+        var almrBox = new Interval(_almrs[0], _almrs[^1]);
+        var xBox = new Interval(Math.Log10(_lrs[0]), Math.Log10(_lrs[^1]));
+        GaussianProcessSurface? gt, go;
+        try
+        {
+            gt = GaussianProcessSurface.Fit(data.Target, almrBox, xBox);
+            go = GaussianProcessSurface.Fit(data.Original, almrBox, xBox);
+        }
+        // A kernel matrix that will not factorise even after clamping: no surrogate this step (the caller fills the grid).
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException) { return null; }
+        if (gt is null || go is null) return null;
+
+        var points = grid.Select(c => (c.Almr, Math.Log10(c.Lr))).ToArray();
+        // A fixed seed per (fit seed, runs so far): the same history gives the same proposal.
+        var rng = new Random(unchecked(_options.Fit.Seed * 7_368_787 + used * 104_729 + 31));
+        var st = gt.Sample(points, _options.Draws, rng);
+        var so = go.Sample(points, _options.Draws, rng);
+        var objective = _options.Fit.Objective;
+        var f = new double[_options.Draws][];
+        for (var d = 0; d < f.Length; d++)
+        {
+            f[d] = new double[points.Length];
+            for (var k = 0; k < points.Length; k++) f[d][k] = objective.Evaluate(Math.Exp(st[d][k]), Math.Exp(so[d][k]), data.OriginalBase);
+        }
+
+        var succeeded = soFar.Succeeded.Select(p => Key(p.Almr, p.Lr)).ToHashSet();
+        var tried = soFar.Points.Select(p => Key(p.Almr, p.Lr)).ToHashSet();
+        var isRun = grid.Select(c => tried.Contains(Key(c.Almr, c.Lr))).ToArray();
+        // Mean objective over the feasible draws, for a cell feasible in at least half of them (+∞ otherwise): counting an
+        // infeasible draw as +∞ would rule out every cell near a constraint's boundary, where a constrained optimum lies.
+        double MeanAt(int k)
+        {
+            var feasible = f.Select(row => row[k]).Where(double.IsFinite).ToArray();
+            return feasible.Length * 2 >= f.Length ? feasible.Average() : double.PositiveInfinity;
+        }
+        var runCells = Enumerable.Range(0, grid.Count).Where(k => succeeded.Contains(Key(grid[k].Almr, grid[k].Lr))).ToArray();
+        if (runCells.Length == 0) return null;
+        var best = runCells.MinBy(MeanAt);
+
+        var better = 0;
+        foreach (var row in f)
+        {
+            var incumbent = Finite(row[best]);
+            var bar = incumbent - _options.StopMargin * Math.Abs(incumbent);
+            for (var k = 0; k < row.Length; k++)
+                if (!isRun[k] && Finite(row[k]) < bar) { better++; break; }
+        }
+        return new SurrogateView(f, isRun, best, grid[best], (double)better / f.Length);
+    }
+
+    /// <summary>An infeasible value is worse than any feasible one.</summary>
+    static double Finite(double v) => double.IsFinite(v) ? v : double.PositiveInfinity;
+
+    /// <summary>Greedy Monte Carlo q-EI: each pick maximises the mean over draws of max(0, min(incumbent, picked so far) − value).</summary>
+    static IReadOnlyList<GridCell> Acquire(SurrogateView s, IReadOnlyList<GridCell> grid, List<GridCell> remaining, int batch)
+    {
+        var index = grid.Select((c, k) => (c, k)).ToDictionary(t => Key(t.c.Almr, t.c.Lr), t => t.k);
+        var candidates = remaining.Select(c => index[Key(c.Almr, c.Lr)]).ToList();
+        var floor = s.Objective.Select(row => Finite(row[s.BestIndex])).ToArray();
+        var picked = new List<GridCell>();
+        for (var b = 0; b < batch && candidates.Count > 0; b++)
+        {
+            var (bestK, bestEi, bestSd) = (-1, double.NegativeInfinity, double.NegativeInfinity);
+            foreach (var k in candidates)
+            {
+                double sum = 0, m = 0, m2 = 0;
+                var n = 0;
+                for (var d = 0; d < floor.Length; d++)
+                {
+                    var v = Finite(s.Objective[d][k]);
+                    if (double.IsPositiveInfinity(floor[d])) sum += double.IsFinite(v) ? 1 : 0;      // no feasible incumbent in this draw: any feasible value is an improvement
+                    else if (v < floor[d]) sum += floor[d] - v;
+                    if (double.IsFinite(v)) { n++; var delta = v - m; m += delta / n; m2 += delta * (v - m); }
+                }
+                var ei = sum / floor.Length;
+                var sd = n > 1 ? Math.Sqrt(m2 / (n - 1)) : 0;
+                // Ties (EI zero everywhere): the most uncertain cell.
+                if (ei > bestEi || (ei == bestEi && sd > bestSd)) (bestK, bestEi, bestSd) = (k, ei, sd);
+            }
+            picked.Add(grid[bestK]);
+            candidates.Remove(bestK);
+            for (var d = 0; d < floor.Length; d++) floor[d] = Math.Min(floor[d], Finite(s.Objective[d][bestK]));
+        }
+        return picked;
+    }
+
+    /// <summary>The earlier rule: refit the law and stop if its optimum's interval is within tolerance (null: keep going).</summary>
+    (string Reason, LawFit Fit)? LawIntervalStop(SweepResults soFar)
+    {
+        LawFit fit;
+        try { fit = LawFitter.Fit(soFar, _options.Fit with { Nonparametric = false }); }
+        catch (CptLabException) { return null; }
+        var opt = fit.Summary.Optimum;
+        var dof = fit.Summary.Runs - fit.Summary.Candidates.Single(c => c.Law == fit.Summary.Law).ParametersPerLanguage;
+        if (dof >= _options.MinResidualDof && opt.AlmrInterval is { } ri && opt.Log10LrInterval is { } xi
+            && ri.Width / 2 <= _options.AlmrTolerance && xi.Width / 2 <= _options.Log10LrTolerance)
+            return ($"optimum interval within tolerance: ALMR ±{ri.Width / 2:0.###}, log10 lr ±{xi.Width / 2:0.###} ({fit.Summary.Law}, {dof} residual degrees of freedom)", fit);
+        return null;
+    }
 
     static (double, double) Key(double r, double lr) => (Math.Round(r, 9), Math.Round(Math.Log10(lr), 9));
-
-    IReadOnlyList<GridCell> Acquire(LawFit fit, SweepResults soFar, List<GridCell> remaining, int batch)
-    {
-        var surface = fit.Surface;
-        var observed = soFar.Succeeded.Select(p => surface.ObjectiveAt(p.Almr, p.Lr)).Where(double.IsFinite).ToList();
-        var best = observed.Count > 0 ? observed.Min() : double.PositiveInfinity;
-        var reps = fit.Replicates;
-        var scored = remaining.Select(c =>
-        {
-            var values = reps.Select(s => s.ObjectiveAt(c.Almr, c.Lr)).ToArray();
-            var ei = values.Length == 0 ? 0 : values.Sum(v => double.IsFinite(v) ? Math.Max(0, best - v) : 0) / values.Length;
-            var finite = values.Where(double.IsFinite).ToArray();
-            var variance = finite.Length > 1 ? finite.Sum(v => (v - finite.Average()) * (v - finite.Average())) / (finite.Length - 1) : 0;
-            return (Cell: c, Ei: ei, Var: variance);
-        }).ToList();
-        return scored.OrderByDescending(s => s.Ei).ThenByDescending(s => s.Var).Take(batch).Select(s => s.Cell).ToArray();
-    }
 
     /// <summary>The unrun cells farthest (in grid-index distance) from every run so far.</summary>
     IReadOnlyList<GridCell> SpaceFilling(List<GridCell> remaining, SweepResults soFar, int batch)

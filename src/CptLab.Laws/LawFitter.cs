@@ -18,7 +18,7 @@ public sealed class LawFit
 
     public FitSummary Summary { get; }
     public FittedSurface Surface { get; }
-    /// <summary>The bootstrap replicates' surfaces (the adaptive design reads its uncertainty from them).</summary>
+    /// <summary>The bootstrap replicates' surfaces.</summary>
     public IReadOnlyList<FittedSurface> Replicates { get; }
 }
 

@@ -43,7 +43,8 @@ namespace CptLab.Sweep;
 /// cores: 0                              # 0: the cores free when the sweep starts (never more workers than cores)
 /// max_attempts: 3                       # a run killed by a signal is resumed this many times in all
 /// keep_models: false                    # keep each run's checkpoints and final model once recorded
-/// adaptive: {enabled: false, almr_tolerance: 0.05, log10_lr_tolerance: 0.1, max_runs: 0, min_residual_dof: 5}
+/// adaptive: {enabled: false, min_runs: 18, stop_probability: 0.05, max_runs: 0,
+///            law_interval_stop: false, almr_tolerance: 0.05, log10_lr_tolerance: 0.1, min_residual_dof: 5}
 /// fit: {bootstrap: 200, seed: 0, starts: 12, max_forgetting: 0.05, extrapolate_to_tokens: 0}
 /// </code>
 /// </summary>
@@ -85,6 +86,11 @@ public sealed record SweepSpec
     public double Log10LrTolerance { get; init; } = 0.1;
     public int? AdaptiveMaxRuns { get; init; }
     public int MinResidualDof { get; init; } = 5;
+    /// <summary>The surrogate's stop: not before this many runs, and when P(an unrun cell beats the best run) is below StopProbability.</summary>
+    public int AdaptiveMinRuns { get; init; } = 18;
+    public double AdaptiveStopProbability { get; init; } = 0.05;
+    /// <summary>Also stop when the law's optimum interval is within the tolerances (the rule before the surrogate).</summary>
+    public bool LawIntervalStop { get; init; }
 
     public int FitBootstrap { get; init; } = 200;
     public int FitSeed { get; init; }
@@ -138,5 +144,6 @@ public sealed record SweepSpec
     {
         Fit = FitOptions(bootstrap: Math.Min(FitBootstrap, 60)), AlmrTolerance = AlmrTolerance, Log10LrTolerance = Log10LrTolerance,
         MaxRuns = AdaptiveMaxRuns, MinResidualDof = MinResidualDof,
+        MinRuns = AdaptiveMinRuns, StopProbability = AdaptiveStopProbability, StopOnLawInterval = LawIntervalStop,
     };
 }

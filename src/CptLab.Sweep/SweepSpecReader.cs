@@ -74,6 +74,9 @@ static class SweepSpecReader
             Log10LrTolerance = ad.Double("log10_lr_tolerance") ?? d.Log10LrTolerance,
             AdaptiveMaxRuns = ad.Int("max_runs") is { } mr && mr > 0 ? mr : null,
             MinResidualDof = ad.Int("min_residual_dof") ?? d.MinResidualDof,
+            AdaptiveMinRuns = ad.Int("min_runs") ?? d.MinRuns,
+            AdaptiveStopProbability = ad.Double("stop_probability") ?? d.StopProbability,
+            LawIntervalStop = ad.Bool("law_interval_stop") ?? d.StopOnLawInterval,
             FitBootstrap = fit.Int("bootstrap") ?? 200,
             FitSeed = fit.Int("seed") ?? 0,
             FitStarts = fit.Int("starts") ?? 12,
@@ -90,6 +93,7 @@ static class SweepSpecReader
         if (spec.FitBootstrap < 0) throw fit.Error("bootstrap", "must be ≥ 0");
         if (spec.FitStarts < 1) throw fit.Error("starts", "must be at least 1");
         if (!(spec.AlmrTolerance > 0) || !(spec.Log10LrTolerance > 0)) throw ad.Error("almr_tolerance", "tolerances must be positive");
+        if (!(spec.AdaptiveStopProbability >= 0 && spec.AdaptiveStopProbability < 1)) throw ad.Error("stop_probability", $"{spec.AdaptiveStopProbability} must be in [0, 1) (0.05: stop when an unrun cell is better with probability under 5%)");
 
         // Check the per-run config once now, so a typo in train: fails before any run starts.
         if (checkFiles) spec.RunConfig(almr: almrs[0], lr: lrs[0], seed: seeds[0], blendPath: Path.Combine(dataDir, "blend.json"), threads: 1);

@@ -42,6 +42,7 @@ static class SweepSpecWriter
             {
                 ["enabled"] = s.Adaptive, ["almr_tolerance"] = s.AlmrTolerance, ["log10_lr_tolerance"] = s.Log10LrTolerance,
                 ["max_runs"] = s.AdaptiveMaxRuns ?? 0, ["min_residual_dof"] = s.MinResidualDof,
+                ["min_runs"] = s.AdaptiveMinRuns, ["stop_probability"] = s.AdaptiveStopProbability, ["law_interval_stop"] = s.LawIntervalStop,
             },
             ["fit"] = new JsonObject
             {

@@ -3,7 +3,10 @@ using Xunit.Abstractions;
 
 namespace CptLab.Laws.Tests;
 
-/// <summary>On synthetic surfaces the adaptive design reaches the grid optimum within tolerance with fewer runs than the grid.</summary>
+/// <summary>
+/// On synthetic surfaces the adaptive design reaches the grid optimum within tolerance with fewer runs than the grid.
+/// Against random order out of family: <see cref="AdaptiveVersusRandomTests"/>.
+/// </summary>
 public class AdaptiveDesignTests(ITestOutputHelper output)
 {
     static readonly double[] Rs = Synthetic.Grid(0, 0.9, 7);
@@ -20,13 +23,19 @@ public class AdaptiveDesignTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Objectives))]
-    public void ReachesTheFullGridOptimumWithFewerRuns(string objectiveName)
+    public void ReachesTheFullGridOptimumWithFewerRuns(string objectiveName) => Reaches(objectiveName, lawIntervalStop: false);
+
+    /// <summary>The earlier stopping rule (the law's interval within tolerance), still available as an option.</summary>
+    [Fact]
+    public void TheLawIntervalStopStillStopsWithinTolerance() => Reaches("weighted 1:2", lawIntervalStop: true);
+
+    void Reaches(string objectiveName, bool lawIntervalStop)
     {
         const double noise = 0.005, tolR = 0.04, tolX = 0.08;
         var objective = Parse(objectiveName);
         var fitOptions = new FitOptions { Objective = objective, Bootstrap = 60, Seed = 3 };
         var rng = new Random(77);
-        var design = new AdaptiveDesign(Rs, Lrs, new AdaptiveOptions { Fit = fitOptions, AlmrTolerance = tolR, Log10LrTolerance = tolX });
+        var design = new AdaptiveDesign(Rs, Lrs, new AdaptiveOptions { Fit = fitOptions, AlmrTolerance = tolR, Log10LrTolerance = tolX, StopOnLawInterval = lawIntervalStop });
         Assert.Equal(9, design.InitialDesign().Count);
         var result = design.Run(c => Synthetic.Run(c.Almr, Math.Log10(c.Lr), 0, rng, noise),
             new Dictionary<string, double> { ["zh"] = 3.3, ["en"] = Synthetic.EnBase }, Synthetic.Zh, Synthetic.En);
@@ -39,7 +48,13 @@ public class AdaptiveDesignTests(ITestOutputHelper output)
         output.WriteLine($"adaptive r*={a.Almr:0.0000} x*={a.Log10Lr:0.0000}; full grid r*={full.Almr:0.0000} x*={full.Log10Lr:0.0000}; truth r*={truth.R:0.0000} x*={truth.X:0.0000}");
 
         Assert.True(result.RunsUsed < result.GridSize, $"used {result.RunsUsed} of {result.GridSize} runs");
-        Assert.StartsWith("optimum interval within tolerance", result.StopReason);
+        Assert.StartsWith(lawIntervalStop ? "optimum interval within tolerance" : "no unrun cell is likely to beat the best run", result.StopReason);
+        // The surrogate's best run cell is within 1% of the best grid cell's true objective (NaN: the constraint fails there).
+        double True(GridCell c) => Synthetic.TrueObjective(objective, c.Almr, Math.Log10(c.Lr)) is var v && double.IsFinite(v) ? v : double.PositiveInfinity;
+        var bestCell = design.Grid.Min(True);
+        Assert.NotNull(result.Best);
+        output.WriteLine($"best run cell {result.Best}: true objective {True(result.Best):0.0000}, best grid cell {bestCell:0.0000}");
+        Assert.True(True(result.Best) <= bestCell * 1.01, $"best run cell {result.Best} is {True(result.Best) / bestCell - 1:P2} above the best grid cell");
         Assert.InRange(a.Almr - full.Almr, -tolR, tolR);
         Assert.InRange(a.Log10Lr - full.Log10Lr, -tolX, tolX);
         Assert.InRange(a.Almr - truth.R, -tolR, tolR);
@@ -65,5 +80,14 @@ public class AdaptiveDesignTests(ITestOutputHelper output)
         Assert.Equal(3, second.Next.Count);
         Assert.DoesNotContain(second.Next, c => runs.Any(p => p.Almr == c.Almr && p.Lr == c.Lr));
         Assert.Equal(3, second.Next.Distinct().Count());
+
+        // With 12 runs the surrogate proposes: a batch of distinct unrun cells, and the same batch again for the same history.
+        runs.AddRange(second.Next.Select(c => Synthetic.Run(c.Almr, Math.Log10(c.Lr), 0, rng, 0.005)));
+        var third = design.Decide(Synthetic.Wrap(runs), batch: 3);
+        Assert.Equal("expected improvement", third.Reason);
+        Assert.Equal(3, third.Next.Distinct().Count());
+        Assert.DoesNotContain(third.Next, c => runs.Any(p => p.Almr == c.Almr && p.Lr == c.Lr));
+        Assert.NotNull(third.ProbabilityBetter);
+        Assert.Equal(third.Next, design.Decide(Synthetic.Wrap(runs), batch: 3).Next);
     }
 }

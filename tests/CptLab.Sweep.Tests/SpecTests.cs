@@ -102,6 +102,7 @@ public class SpecTests(SweepFixture fx)
     [InlineData("objective: best", "objective", "target_loss")]
     [InlineData("adaptive: {enabled: true}", "adaptive.enabled", "3 ALMR values × 3 LRs")]
     [InlineData("fit: {laws: [chinchilla]}", "fit.laws", "'chinchilla' is not a sweep law family; the registry's sweep families are response_surface_linear")]
+    [InlineData("adaptive: {stop_probability: 1.5}", "adaptive.stop_probability", "must be in [0, 1)")]
     public void Errors_name_the_key(string line, string key, string says)
     {
         var path = fx.WriteSpec($"""
