@@ -76,17 +76,20 @@ public sealed class LlamaCppParityTests(ExportModels models, ITestOutputHelper o
     /// llama.cpp's rounding of the activations to f16/bf16 for those matmuls). For q8_0, 93 %: llama.cpp also
     /// quantizes the activations to 8-bit blocks, and its own quantizer gives bit-identical files (test below), so no
     /// export could do better; measured 98.4 % (small) and 95.8 % (llama31), short of the issue's 99 % aim.
+    /// bf16 asks 98 %: on a CPU with AVX512-BF16 llama.cpp rounds the activations to bf16 too and takes its native bf16
+    /// dot products (measured on an AMD EPYC with avx512_bf16, 2026-12-03: llama31 443/448 = 98.9 %; 99 % and above on CPUs
+    /// without it). A wrong tensor layout or permutation agrees at a few percent, so 98 % still tells a right file from a wrong one.
     /// The std-0.3 random model is checked in f32 only: its near-one-hot attention turns any rounding into
     /// different argmaxes (bf16 95.8 %, q8_0 74.8 % measured), which says nothing about the file.
     /// </summary>
     [Theory]
     [InlineData("small", GgufWeightType.F32, 1.0)]
     [InlineData("small", GgufWeightType.F16, 0.99)]
-    [InlineData("small", GgufWeightType.BF16, 0.99)]
+    [InlineData("small", GgufWeightType.BF16, 0.98)]
     [InlineData("small", GgufWeightType.Q8_0, 0.93)]
     [InlineData("llama31", GgufWeightType.F32, 1.0)]
     [InlineData("llama31", GgufWeightType.F16, 0.99)]
-    [InlineData("llama31", GgufWeightType.BF16, 0.99)]
+    [InlineData("llama31", GgufWeightType.BF16, 0.98)]
     [InlineData("llama31", GgufWeightType.Q8_0, 0.93)]
     [InlineData("llama31-random", GgufWeightType.F32, 1.0)]
     public void Top1_per_position_agrees_with_CptLab(string name, GgufWeightType type, double required)
