@@ -87,8 +87,11 @@ public sealed class AdaptiveDesign
         _almrs = almrGrid.Distinct().OrderBy(v => v).ToArray();
         _lrs = lrGrid.Distinct().OrderBy(v => v).ToArray();
         _options = options ?? new AdaptiveOptions();
-        if (_almrs.Length < 3 || _lrs.Length < 3)
-            throw new CptLabException($"adaptive design needs a grid of at least 3 ALMR values × 3 LRs, got {_almrs.Length} × {_lrs.Length}");
+        // A grid, or one axis (the designs LawFitter answers one question on): ALMR values at one LR, LRs at one ALMR.
+        var oneLr = _lrs.Length == 1 && _almrs.Length >= 5;
+        var oneAlmr = _almrs.Length == 1 && _lrs.Length >= 4;
+        if (!oneLr && !oneAlmr && (_almrs.Length < 3 || _lrs.Length < 3))
+            throw new CptLabException($"adaptive design needs a grid of at least 3 ALMR values × 3 LRs, or at least 5 ALMR values at one LR, or at least 4 LRs at one ALMR; got {_almrs.Length} × {_lrs.Length}");
         if (!(_options.StopProbability >= 0 && _options.StopProbability < 1))
             throw new CptLabException($"adaptive stop probability {_options.StopProbability} must be in [0, 1)");
         if (_options.Draws < 16) throw new CptLabException($"adaptive design needs at least 16 posterior draws, got {_options.Draws}");
@@ -101,8 +104,16 @@ public sealed class AdaptiveDesign
     public IReadOnlyList<GridCell> InitialDesign()
     {
         int[] Three(int n) => [0, (n - 1) / 2, n - 1];
+        // One axis: as many values as its law needs to be fitted with one to spare (the mixing law 4 ALMRs, the
+        // quadratic in log10 lr 3 LRs), spread evenly, ends included.
+        int[] Spread(int n, int k) => [.. Enumerable.Range(0, k).Select(i => (int)Math.Round((n - 1) * (double)i / (k - 1))).Distinct()];
+        if (_lrs.Length == 1) return [.. Spread(_almrs.Length, 4).Select(i => new GridCell(_almrs[i], _lrs[0]))];
+        if (_almrs.Length == 1) return [.. Spread(_lrs.Length, 3).Select(j => new GridCell(_almrs[0], _lrs[j]))];
         return (from i in Three(_almrs.Length) from j in Three(_lrs.Length) select new GridCell(_almrs[i], _lrs[j])).ToArray();
     }
+
+    /// <summary>Runs before the stop may act: the option's, but at most half of a one-axis grid (a few cells at most).</summary>
+    int MinRuns => _lrs.Length == 1 || _almrs.Length == 1 ? Math.Min(_options.MinRuns, Math.Max(InitialDesign().Count + 1, GridSize / 2)) : _options.MinRuns;
 
     public AdaptiveDecision Decide(SweepResults soFar, int batch = 1)
     {
@@ -111,7 +122,8 @@ public sealed class AdaptiveDesign
         var remaining = grid.Where(c => !done.Contains(Key(c.Almr, c.Lr))).ToList();
         var used = soFar.Points.Count;
         var missingStart = InitialDesign().Where(c => !done.Contains(Key(c.Almr, c.Lr))).ToList();
-        if (missingStart.Count > 0) return new AdaptiveDecision(false, "initial 3×3 design", missingStart, null, used, GridSize);
+        if (missingStart.Count > 0)
+            return new AdaptiveDecision(false, _almrs.Length > 1 && _lrs.Length > 1 ? "initial 3×3 design" : "initial design along the one swept axis", missingStart, null, used, GridSize);
 
         var surrogate = Surrogate(soFar, grid, used);
         AdaptiveDecision Stop(string reason, LawFit? fit = null) =>
@@ -126,7 +138,7 @@ public sealed class AdaptiveDesign
             // or its kernel would not factorise: fill the grid where runs are sparsest.
             return new AdaptiveDecision(false, "no surrogate yet (too few successful runs); filling the grid", SpaceFilling(remaining, soFar, batch), null, used, GridSize);
 
-        if (used >= _options.MinRuns && surrogate.ProbabilityBetter < _options.StopProbability)
+        if (used >= MinRuns && surrogate.ProbabilityBetter < _options.StopProbability)
             return Stop($"no unrun cell is likely to beat the best run {surrogate.Best}: posterior probability {surrogate.ProbabilityBetter:0.###} " +
                         $"that one is better by {_options.StopMargin:0.###%} (threshold {_options.StopProbability:0.###}, {used} runs)");
 

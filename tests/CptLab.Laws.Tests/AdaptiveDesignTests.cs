@@ -90,4 +90,39 @@ public class AdaptiveDesignTests(ITestOutputHelper output)
         Assert.NotNull(third.ProbabilityBetter);
         Assert.Equal(third.Next, design.Decide(Synthetic.Wrap(runs), batch: 3).Next);
     }
+
+    [Fact]
+    public void Starts_from_one_lr_or_one_almr_and_answers_that_axis()
+    {
+        var fit = new FitOptions { Objective = Synthetic.Weighted, Bootstrap = 20 };
+        // ALMR values at one LR: 4 along the axis first, then the surrogate's picks; the fit answers the ALMR question there.
+        const double x = -4.0;
+        var rs = Synthetic.Grid(0, 0.9, 10);
+        var oneLr = new AdaptiveDesign(rs, [Math.Pow(10, x)], new AdaptiveOptions { Fit = fit });
+        Assert.Equal(4, oneLr.InitialDesign().Count);
+        Assert.Equal([0, 0.3, 0.6, 0.9], oneLr.InitialDesign().Select(c => Math.Round(c.Almr, 9)));
+        var rng = new Random(41);
+        var a = oneLr.Run(c => Synthetic.Run(c.Almr, Math.Log10(c.Lr), 0, rng, 0.005), Synthetic.Wrap([]).BaseLoss, Synthetic.Zh, Synthetic.En);
+        var truthR = Synthetic.TrueOptimum(Synthetic.Weighted, 0, 0.9, x, x, n: 2001).R;
+        var bestR = rs.MinBy(r => Synthetic.TrueObjective(Synthetic.Weighted, r, x));
+        output.WriteLine($"one LR: {a.RunsUsed}/{a.GridSize} runs, {a.StopReason}; fit r* {a.Fit.Summary.Optimum.Almr:0.000} (truth {truthR:0.000}), best cell {a.Best}");
+        Assert.Equal("single_lr", a.Fit.Summary.Design);
+        Assert.True(a.RunsUsed < a.GridSize, $"ran the whole one-LR grid: {a.StopReason}");
+        Assert.InRange(a.Fit.Summary.Optimum.Almr, truthR - 0.1, truthR + 0.1);
+        Assert.InRange(a.Best!.Almr, bestR - 0.1 - 1e-9, bestR + 0.1 + 1e-9);
+
+        // LRs at one ALMR.
+        const double r = 0.3;
+        var xs = Synthetic.Grid(-5, -3, 9);
+        var oneAlmr = new AdaptiveDesign([r], xs.Select(v => Math.Pow(10, v)).ToArray(), new AdaptiveOptions { Fit = fit });
+        Assert.Equal(3, oneAlmr.InitialDesign().Count);
+        var b = oneAlmr.Run(c => Synthetic.Run(c.Almr, Math.Log10(c.Lr), 0, rng, 0.005), Synthetic.Wrap([]).BaseLoss, Synthetic.Zh, Synthetic.En);
+        var truthX = Synthetic.TrueOptimum(Synthetic.Weighted, r, r, -5, -3, n: 2001).X;
+        output.WriteLine($"one ALMR: {b.RunsUsed}/{b.GridSize} runs, {b.StopReason}; fit x* {b.Fit.Summary.Optimum.Log10Lr:0.000} (truth {truthX:0.000})");
+        Assert.Equal("single_almr", b.Fit.Summary.Design);
+        Assert.True(b.RunsUsed < b.GridSize, $"ran the whole one-ALMR grid: {b.StopReason}");
+        Assert.InRange(b.Fit.Summary.Optimum.Log10Lr, truthX - 0.2, truthX + 0.2);
+        // Two ALMR values at one LR are neither a grid nor an axis.
+        Assert.Throws<Core.CptLabException>(() => new AdaptiveDesign([0.1, 0.5], [1e-4]));
+    }
 }
