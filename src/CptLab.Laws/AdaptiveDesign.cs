@@ -87,15 +87,19 @@ public sealed class AdaptiveDesign
         _almrs = almrGrid.Distinct().OrderBy(v => v).ToArray();
         _lrs = lrGrid.Distinct().OrderBy(v => v).ToArray();
         _options = options ?? new AdaptiveOptions();
-        // A grid, or one axis (the designs LawFitter answers one question on): ALMR values at one LR, LRs at one ALMR.
-        var oneLr = _lrs.Length == 1 && _almrs.Length >= 5;
-        var oneAlmr = _almrs.Length == 1 && _lrs.Length >= 4;
-        if (!oneLr && !oneAlmr && (_almrs.Length < 3 || _lrs.Length < 3))
-            throw new CptLabException($"adaptive design needs a grid of at least 3 ALMR values × 3 LRs, or at least 5 ALMR values at one LR, or at least 4 LRs at one ALMR; got {_almrs.Length} × {_lrs.Length}");
+        if (GridProblem(_almrs.Length, _lrs.Length) is { } problem) throw new CptLabException(problem);
         if (!(_options.StopProbability >= 0 && _options.StopProbability < 1))
             throw new CptLabException($"adaptive stop probability {_options.StopProbability} must be in [0, 1)");
         if (_options.Draws < 16) throw new CptLabException($"adaptive design needs at least 16 posterior draws, got {_options.Draws}");
     }
+
+    /// <summary>
+    /// Why a grid of <paramref name="almrs"/> × <paramref name="lrs"/> distinct values cannot be run adaptively, or null: a
+    /// grid of at least 3 × 3, or one axis (the designs LawFitter answers one question on) with room to choose along it.
+    /// </summary>
+    public static string? GridProblem(int almrs, int lrs) =>
+        (lrs == 1 && almrs >= 5) || (almrs == 1 && lrs >= 4) || (almrs >= 3 && lrs >= 3) ? null
+        : $"adaptive design needs a grid of at least 3 ALMR values × 3 LRs, or at least 5 ALMR values at one LR, or at least 4 LRs at one ALMR; the grid has {almrs} × {lrs}";
 
     public int GridSize => _almrs.Length * _lrs.Length;
 

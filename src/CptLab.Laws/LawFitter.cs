@@ -5,21 +5,14 @@ namespace CptLab.Laws;
 /// <summary>A fitted sweep: the serialisable summary (fit.json) and the surface it was read from.</summary>
 public sealed class LawFit
 {
-    internal LawFit(FitSummary summary, FittedSurface surface, IReadOnlyList<FittedSurface> replicates, IReadOnlyList<(double Almr, double Log10Lr)> replicateOptima)
+    internal LawFit(FitSummary summary, FittedSurface surface)
     {
         Summary = summary;
         Surface = surface;
-        Replicates = replicates;
-        ReplicateOptima = replicateOptima;
     }
-
-    /// <summary>Each bootstrap replicate's optimum (r*, log10 η*), in replicate order.</summary>
-    public IReadOnlyList<(double Almr, double Log10Lr)> ReplicateOptima { get; }
 
     public FitSummary Summary { get; }
     public FittedSurface Surface { get; }
-    /// <summary>The bootstrap replicates' surfaces.</summary>
-    public IReadOnlyList<FittedSurface> Replicates { get; }
 }
 
 /// <summary>
@@ -95,7 +88,6 @@ public static class LawFitter
         var critical = maxForgetting is { } tf ? surface.CriticalAlmr(tf) : default;
 
         // Bootstrap.
-        var replicates = new List<FittedSurface>();
         var rOpt = new List<double>();
         var xOpt = new List<double>();
         var curveSamples = curveRs.Select(_ => new List<double>()).ToArray();
@@ -122,7 +114,6 @@ public static class LawFitter
                     var o = best.Family.Fit(ob, best.O, brng, options.Starts);
                     var s = Surface(best.Family.Kind, t, o, sweep, options, data.OriginalBase, almrRange, xRange);
                     if (s.Optimum() is not { } opt) { failures++; continue; }
-                    replicates.Add(s);
                     rOpt.Add(opt.Almr);
                     xOpt.Add(opt.Log10Lr);
                     for (var k = 0; k < curveRs.Length; k++) curveSamples[k].Add(s.OptimalLog10Lr(curveRs[k]) ?? double.NaN);
@@ -222,10 +213,10 @@ public static class LawFitter
             options.Bootstrap > 0 ? new BootstrapSummary(options.Bootstrap, failures, options.Confidence, "residual bootstrap over runs (leverage-adjusted residuals), expanded percentile intervals") : null,
             almrRange, new Interval(Math.Pow(10, xRange.Lo), Math.Pow(10, xRange.Hi)), options.ExtrapolateToTokens, options.Seed, uncertainty,
             DesignName(data.Design), DesignNote(data.Design, almrRange, xRange));
-        return new LawFit(summary, surface, replicates, rOpt.Zip(xOpt).ToArray());
+        return new LawFit(summary, surface);
     }
 
-    public static string DesignName(SweepDesign design) => design switch
+    static string DesignName(SweepDesign design) => design switch
     {
         SweepDesign.SingleLr => "single_lr",
         SweepDesign.SingleAlmr => "single_almr",

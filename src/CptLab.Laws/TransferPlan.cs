@@ -58,7 +58,7 @@ public sealed record LrScalingRule(double Alpha, bool Fitted, IReadOnlyList<Prox
         var sxx = lx.Sum(v => (v - mx) * (v - mx));
         var slope = lx.Zip(ly).Sum(t => (t.First - mx) * (t.Second - my)) / sxx;
         var alpha = -slope;
-        var interval = AlphaSpread(proxies, lx, ly, slope) is { } se ? new Interval(alpha - Z95 * se, alpha + Z95 * se) : null;
+        var interval = AlphaSpread(proxies, lx, ly, mx, my, sxx, slope) is { } se ? new Interval(alpha - Z95 * se, alpha + Z95 * se) : null;
         var note = alpha <= 0 ? " (warning: α ≤ 0, the fitted optimal LR does not fall with size; check the proxy sweeps)" : "";
         var range = interval is { } iv ? $", 95% interval [{iv.Lo:0.###}, {iv.Hi:0.###}]" : ", no interval (a proxy sweep has no LR interval: fit it with a bootstrap)";
         return new LrScalingRule(alpha, true, proxies, $"LR scaled as N^-{alpha:0.###}, fitted on {sizes} proxy sizes{range}{note}", interval);
@@ -69,7 +69,7 @@ public sealed record LrScalingRule(double Alpha, bool Fitted, IReadOnlyList<Prox
     /// weighted least-squares slope has variance 1 / Σ wᵢ (xᵢ − x̄_w)² with wᵢ = 1/σᵢ²; with three or more sizes, at
     /// least the ordinary standard error from the residuals. Null when a proxy has no interval.
     /// </summary>
-    static double? AlphaSpread(IReadOnlyList<ProxyOptimum> proxies, double[] lx, double[] ly, double slope)
+    static double? AlphaSpread(IReadOnlyList<ProxyOptimum> proxies, double[] lx, double[] ly, double mx, double my, double sxx, double slope)
     {
         if (proxies.Any(p => p.LrInterval is not { Lo: > 0 } iv || !(iv.Hi >= iv.Lo))) return null;
         var sigma = proxies.Select(p => Math.Max(1e-12, Math.Log(p.LrInterval!.Hi / p.LrInterval.Lo) / (2 * Z95))).ToArray();
@@ -78,8 +78,6 @@ public sealed record LrScalingRule(double Alpha, bool Fitted, IReadOnlyList<Prox
         var variance = 1 / lx.Zip(w).Sum(t => t.Second * (t.First - xw) * (t.First - xw));
         if (lx.Length >= 3)
         {
-            var (mx, my) = (lx.Average(), ly.Average());
-            var sxx = lx.Sum(v => (v - mx) * (v - mx));
             var residual = lx.Zip(ly).Sum(t => Math.Pow(t.Second - (my + slope * (t.First - mx)), 2)) / (lx.Length - 2);
             variance = Math.Max(variance, residual / sxx);
         }

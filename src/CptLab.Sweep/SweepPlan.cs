@@ -93,8 +93,10 @@ public static class SweepPlan
         plan = plan with { Assumptions = [.. plan.Assumptions, OptimizerNote(template)] };
         if (options.SeqLen is null || options.GlobalBatchSize is null)
         {
+            var taken = options.SeqLen is null && options.GlobalBatchSize is null ? "sequence length and global batch are"
+                : options.SeqLen is null ? "sequence length is" : "global batch is";
             var note = string.Create(CultureInfo.InvariantCulture,
-                $"sequence length {seqLen:N0} and global batch {globalBatch:N0} sequences ({(long)seqLen * globalBatch:N0} tokens per step) are the proxies' own{(options.SeqLen is null ? "" : " batch")}: the LR was tuned at this geometry");
+                $"the {taken} the proxies' own (sequence length {seqLen:N0}, global batch {globalBatch:N0} sequences, {(long)seqLen * globalBatch:N0} tokens per step): the LR was tuned at this geometry");
             if ((long)seqLen * globalBatch < 1_000_000 && targetParameters > 1e9)
                 note += string.Create(CultureInfo.InvariantCulture, $"; for a {targetParameters / 1e9:0.#}B model that is a very small step (Llama-3 pre-training used 4M–16M tokens per step): pass --seq-len and --global-batch for the full-size run");
             plan = plan with { Assumptions = [.. plan.Assumptions, note] };
@@ -106,14 +108,14 @@ public static class SweepPlan
         var outDir = Path.GetFullPath(options.OutDir ?? Path.Combine(sweepDir, DefaultDir));
         Directory.CreateDirectory(outDir);
         var blendPath = Path.Combine(outDir, "blend.json");
-        BlendManifest.Create(spec.Mix(plan.Almr, spec.Seeds[0]) with { TokenBudget = plan.TrainIters * plan.TokensPerIter, SeqLen = seqLen }).Save(blendPath);
+        var blend = BlendManifest.Create(spec.Mix(plan.Almr, spec.Seeds[0]) with { TokenBudget = plan.TrainIters * plan.TokensPerIter, SeqLen = seqLen });
+        blend.Save(blendPath);
 
         var trainPath = Path.Combine(outDir, "train.json");
         AtomicFile.WriteAllText(trainPath, TrainConfigFor(plan, spec, template, modelNode, blendPath, schedule, outDir, parallelism?.TokensPerSecond).ToJsonString(Json.Indented) + "\n");
 
         // The Megatron-LM arguments come from train.json as `cptlab train` reads it: one run, two launchers.
         var config = TrainConfig.Load(trainPath);
-        var blend = BlendManifest.Load(blendPath);
         var megatron = MegatronMapping.Build(config, trainPath, blend, manifest, parallelism);
         var launchers = MegatronLauncher.Write(outDir, new LauncherInputs(TargetName(options.Target), targetConfig, config, blend, megatron, parallelism, plan.Assumptions, plan.LrInterval));
         var planPath = Path.Combine(outDir, PlanFileName);

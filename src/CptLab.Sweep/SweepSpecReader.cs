@@ -88,8 +88,8 @@ static class SweepSpecReader
                 : null,
         };
         r.RejectUnknown();
-        if (spec.Adaptive && !(lrs.Count == 1 && almrs.Count >= 5) && !(almrs.Count == 1 && lrs.Count >= 4) && (almrs.Count < 3 || lrs.Count < 3))
-            throw ad.Error("enabled", $"adaptive design needs a grid of at least 3 ALMR values × 3 LRs (or at least 5 ALMR values at one LR, or 4 LRs at one ALMR), the grid has {almrs.Count} × {lrs.Count}");
+        if (spec.Adaptive && AdaptiveDesign.GridProblem(almrs.Distinct().Count(), lrs.Distinct().Count()) is { } problem)
+            throw ad.Error("enabled", problem);
         if (spec.FitBootstrap < 0) throw fit.Error("bootstrap", "must be ≥ 0");
         if (spec.FitStarts < 1) throw fit.Error("starts", "must be at least 1");
         if (!(spec.AlmrTolerance > 0) || !(spec.Log10LrTolerance > 0)) throw ad.Error("almr_tolerance", "tolerances must be positive");
