@@ -20,4 +20,13 @@ public static class DtypeNames
         torch.ScalarType.Float16 => "float16",
         _ => throw new ArgumentOutOfRangeException(nameof(t), t, "not a checkpoint dtype"),
     };
+
+    /// <summary>Bytes of one element.</summary>
+    public static int Bytes(torch.ScalarType t) => t switch
+    {
+        torch.ScalarType.Float32 => 4,
+        torch.ScalarType.BFloat16 or torch.ScalarType.Float16 => 2,
+        torch.ScalarType.Float64 => 8,
+        _ => throw new ArgumentOutOfRangeException(nameof(t), t, "not a compute dtype"),
+    };
 }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -86,6 +87,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 public sealed record AttentionContext(Tensor Cos, Tensor Sin, KvCache? Cache, Tensor? Mask)
 {
     public IReadOnlyList<KvCache>? Caches { get; init; }
+    /// <summary>A paged cache (serving): new positions are written to its slots, earlier ones read from them.</summary>
+    public PagedAttention? Paged { get; init; }
     public AttentionKernel Kernel { get; init; }
 }
 
@@ -123,7 +126,13 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
         var mask = ctx.Mask;
         if (ctx.Cache is { } cache) (k, v) = cache.Append(_layer, k, v);       // (B, nkv, S, hd)
         else if (ctx.Caches is { } caches) (k, v, mask) = GatherPerSequence(caches, k, v);
-        if (ctx.Cache is null && ctx.Caches is null && ctx.Mask is null && UseExplicit(ctx.Kernel, x.dtype, t))
+        else if (ctx.Paged is { } paged)
+        {
+            WritePaged(paged, k, v);
+            if (paged.ReadSlots is not null && t == 1) return _oProj.forward(PagedDecode(q, paged)).MoveToOuterDisposeScope();
+            if (paged.ReadSlots is not null) (k, v, mask, cached) = (ReadPaged(paged.Pool.Keys(_layer), paged.ReadSlots), ReadPaged(paged.Pool.Values(_layer), paged.ReadSlots), paged.Mask, 1);
+        }
+        if (ctx.Cache is null && ctx.Caches is null && mask is null && UseExplicit(ctx.Kernel, x.dtype, t))
             return _oProj.forward(ExplicitCausal(q, k, v)).MoveToOuterDisposeScope();
         if (_nkv != _nh)
         {
@@ -196,6 +205,40 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
         }
         var valid = arange(longest, device: k.device).unsqueeze(0) < tensor(lengths, device: k.device).unsqueeze(1); // (B, S_max)
         return (keys, values, valid.view(b, 1, 1, longest));
+    }
+
+    /// <summary>Writes this pass's k, v (B, nkv, T, hd) into the pool at the write slots (B·T, row-major).</summary>
+    void WritePaged(PagedAttention paged, Tensor k, Tensor v)
+    {
+        long rows = k.shape[0] * k.shape[2];
+        using (no_grad())
+        {
+            paged.Pool.Keys(_layer).index_copy_(0, paged.WriteSlots, k.transpose(1, 2).reshape(rows, _nkv, _hd));
+            paged.Pool.Values(_layer).index_copy_(0, paged.WriteSlots, v.transpose(1, 2).reshape(rows, _nkv, _hd));
+        }
+    }
+
+    /// <summary>The cached positions of each row: pool (slots, nkv, hd), read slots (B, S) → (B, nkv, S, hd).</summary>
+    static Tensor ReadPaged(Tensor pool, Tensor slots) =>
+        pool.index_select(0, slots.flatten()).view(slots.shape[0], slots.shape[1], pool.shape[1], pool.shape[2]).transpose(1, 2);
+
+    /// <summary>
+    /// One new position per row over a ragged paged batch: softmax(q·Kᵀ/√hd + mask)·V with the query heads that share a
+    /// key/value head folded together (keys and values are not repeated per query head). q (B, nh, 1, hd) → (B, 1, nh·hd).
+    /// </summary>
+    Tensor PagedDecode(Tensor q, PagedAttention paged)
+    {
+        long b = q.shape[0];
+        int g = _nh / _nkv;
+        var slots = paged.ReadSlots!;
+        long s = slots.shape[1];
+        var flat = slots.flatten();
+        var keys = paged.Pool.Keys(_layer).index_select(0, flat).view(b, s, _nkv, _hd).permute(0, 2, 3, 1); // (B, nkv, hd, S)
+        var values = paged.Pool.Values(_layer).index_select(0, flat).view(b, s, _nkv, _hd).transpose(1, 2); // (B, nkv, S, hd)
+        var scores = q.reshape(b, _nkv, g, _hd).matmul(keys).mul_(1.0 / Math.Sqrt(_hd));                   // (B, nkv, g, S)
+        scores.masked_fill_(paged.Mask!.logical_not(), double.NegativeInfinity);                           // mask (B, 1, 1, S)
+        var weights = scores.softmax(-1, ScalarType.Float32).to(q.dtype);
+        return weights.matmul(values).reshape(b, 1, _nh * _hd);                                            // (B, nkv, g, hd) → (B, 1, C)
     }
 
     /// <summary>(T, cached + T) booleans, true where new position i may attend to position j: j ≤ cached + i.</summary>
@@ -313,6 +356,48 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
         return _norm.forward(x).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// A pass over a paged cache: ids (B, T) at <paramref name="positions"/> (B, T), each row's new keys and values written to
+    /// the pool and attending to what <paramref name="paged"/> reads → final hidden states (B, T, C).
+    /// </summary>
+    public Tensor ForwardPaged(Tensor ids, Tensor positions, PagedAttention paged)
+    {
+        using var scope = NewDisposeScope();
+        long b = ids.shape[0], t = ids.shape[1];
+        var x = _embedTokens.forward(ids);                                              // (B, T, C)
+        var (cos, sin) = RopeRows(positions.flatten(), x.device);                       // (B·T, hd)
+        var ctx = new AttentionContext(cos.view(b, 1, t, -1), sin.view(b, 1, t, -1), null, null) { Paged = paged, Kernel = Kernel };
+        foreach (var layer in _layers) x = layer.forward(x, ctx);
+        return _norm.forward(x).MoveToOuterDisposeScope();
+    }
+
+    Tensor? _ropeCos, _ropeSin;
+
+    /// <summary>cos and sin rows (N, hd) of the given positions, from tables computed once as <see cref="Rope.Tables"/> computes them.</summary>
+    (Tensor Cos, Tensor Sin) RopeRows(Tensor positions, Device device)
+    {
+        long needed = positions.max().item<long>() + 1;
+        if (_ropeCos is null || _ropeCos.shape[0] < needed)
+        {
+            long length = Math.Max(256, (long)BitOperations.RoundUpToPowerOf2((ulong)needed));
+            _ropeCos?.Dispose();
+            _ropeSin?.Dispose();
+            var (cos, sin) = Rope.Tables(tensor(_invFreq, ScalarType.Float32, device), 0, length, _dtype);
+            (_ropeCos, _ropeSin) = (cos.DetachFromDisposeScope(), sin.DetachFromDisposeScope());
+        }
+        return (_ropeCos.index_select(0, positions), _ropeSin!.index_select(0, positions));
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _ropeCos?.Dispose();
+            _ropeSin?.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
     /// <summary>ids (B, T) → final hidden states (B, T, C). With a cache, positions continue from its length.</summary>
     public override Tensor forward(Tensor ids, KvCache? cache)
     {
@@ -369,6 +454,78 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
         var h = _model.DecodeStep(ids, caches)[.., 0];                                       // (B, C)
         var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h); // (B, V)
         return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Prefill of one sequence over the paged cache: <paramref name="ids"/> continue the sequence at its cached length (a whole
+    /// prompt, or one chunk of it) → float32 logits (T, V) at every new position when <paramref name="allPositions"/> (prompt
+    /// logprobs), else (1, V) at the last only, so a long prompt never materialises a (T, V) logit matrix. The blocks for the
+    /// new positions must be reserved; the sequence advances by T.
+    /// </summary>
+    public Tensor PrefillPaged(PagedSequence sequence, ReadOnlySpan<int> ids, bool allPositions)
+    {
+        using var scope = NewDisposeScope();
+        int start = sequence.Length, t = ids.Length;
+        var device = _model.EmbedTokens.device;
+        var write = new long[t];
+        for (int i = 0; i < t; i++) write[i] = sequence.Slot(start + i);
+        Tensor? read = null, mask = null;
+        if (start > 0)
+        {
+            var slots = new long[start + t];
+            for (int p = 0; p < slots.Length; p++) slots[p] = sequence.Slot(p);
+            read = tensor(slots, device: device).unsqueeze(0);                                     // (1, S)
+            mask = Attention.CausalMask(t, start, device).view(1, 1, t, start + t);              // (1, 1, T, S)
+        }
+        var idTensor = tensor(ToLong(ids), device: device).unsqueeze(0);                          // (1, T)
+        var positions = arange(start, start + t, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+        var h = _model.ForwardPaged(idTensor, positions, new PagedAttention(sequence.Pool, tensor(write, device: device), read, mask))[0]; // (T, C)
+        sequence.Advance(t);
+        if (!allPositions) h = h.narrow(0, t - 1, 1);
+        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h);     // (T or 1, V)
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Continuous batching's decode step over the paged cache: one new token per sequence, each at its own length (a ragged
+    /// batch, padded to the longest with the pool's reserved block and masked) → float32 logits (B, V). Each sequence must have
+    /// reserved the block for its new position; each advances by one.
+    /// </summary>
+    public Tensor DecodePaged(IReadOnlyList<PagedSequence> sequences, ReadOnlySpan<int> ids)
+    {
+        using var scope = NewDisposeScope();
+        int b = sequences.Count;
+        if (ids.Length != b) throw new ArgumentException($"one token per sequence: {ids.Length} tokens for {b} sequences");
+        var device = _model.EmbedTokens.device;
+        int longest = sequences.Max(s => s.Length) + 1;
+        var write = new long[b];
+        var read = new long[b * longest];                                                         // padding: slot 0 (reserved, zero)
+        var valid = new bool[b * longest];
+        var positions = new long[b];
+        for (int i = 0; i < b; i++)
+        {
+            var s = sequences[i];
+            positions[i] = s.Length;
+            write[i] = s.Slot(s.Length);
+            for (int p = 0; p <= s.Length; p++)
+            {
+                read[i * longest + p] = s.Slot(p);
+                valid[i * longest + p] = true;
+            }
+        }
+        var paged = new PagedAttention(sequences[0].Pool, tensor(write, device: device),
+            tensor(read, device: device).view(b, longest), tensor(valid, device: device).view(b, 1, 1, longest));
+        var h = _model.ForwardPaged(tensor(ToLong(ids), device: device).unsqueeze(1), tensor(positions, device: device).unsqueeze(1), paged)[.., 0]; // (B, C)
+        foreach (var s in sequences) s.Advance(1);
+        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h);     // (B, V)
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    static long[] ToLong(ReadOnlySpan<int> ids)
+    {
+        var result = new long[ids.Length];
+        for (int i = 0; i < ids.Length; i++) result[i] = ids[i];
+        return result;
     }
 
     /// <summary>Packed rows (see <see cref="LlamaModel.ForwardPacked"/>) → float32 logits (B, T, V).</summary>
