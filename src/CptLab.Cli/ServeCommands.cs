@@ -19,13 +19,16 @@ public static class ServeCommands
         var name = new Option<string?>("--served-model-name") { Description = "Model id clients use (default: the directory's name)." };
         var maxSeqs = new Option<int>("--max-num-seqs") { Description = "Most sequences in the running batch.", DefaultValueFactory = _ => 32 };
         var maxTokens = new Option<int>("--max-batched-tokens") { Description = "Most tokens fed to the model per step (running sequences + admitted prompts).", DefaultValueFactory = _ => 2048 };
-        var maxCache = new Option<long>("--max-kv-tokens") { Description = "Most KV-cache positions held at once by the running batch (each sequence holds prompt + max_tokens); 0 = no limit.", DefaultValueFactory = _ => 0 };
+        var kvMemory = new Option<double>("--kv-cache-memory") { Description = "GiB for the KV cache, allocated in blocks as sequences grow (0 = a quarter of the memory free once the model has loaded).", DefaultValueFactory = _ => 0 };
+        var maxCache = new Option<long>("--max-kv-tokens") { Description = "Size the KV cache in tokens instead of --kv-cache-memory (0 = by memory).", DefaultValueFactory = _ => 0 };
+        var blockSize = new Option<int>("--block-size") { Description = "Positions per KV-cache block.", DefaultValueFactory = _ => 16 };
+        var chunk = new Option<int>("--prefill-chunk") { Description = "Longest piece of a prompt prefilled per step, so long prompts do not stall the replies being generated.", DefaultValueFactory = _ => 512 };
         var maxWaiting = new Option<int>("--max-waiting") { Description = "Most requests queued for admission; more are answered 429.", DefaultValueFactory = _ => 256 };
         var quiet = new Option<bool>("--no-request-log") { Description = "Do not log a line per request (time, client, method, path, status, wall time) to stderr." };
         var (dtype, threads, template) = Common();
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models) with a web chat page at /.")
         {
-            model, host, port, apiKey, name, maxSeqs, maxTokens, maxCache, maxWaiting, dtype, threads, template, quiet,
+            model, host, port, apiKey, name, maxSeqs, maxTokens, kvMemory, maxCache, blockSize, chunk, maxWaiting, dtype, threads, template, quiet,
         };
         cmd.SetAction(r => CliAction.Run(() =>
         {
@@ -36,7 +39,8 @@ public static class ServeCommands
                 ServedModelName = r.GetValue(name), Dtype = ParseDtype(r.GetValue(dtype)), ChatTemplate = r.GetValue(template), RequestLog = r.GetValue(quiet) ? null : Console.Error.WriteLine,
                 Scheduler = new SchedulerOptions
                 {
-                    MaxConcurrentSequences = r.GetValue(maxSeqs), MaxBatchedTokens = r.GetValue(maxTokens), MaxCacheTokens = r.GetValue(maxCache), MaxWaiting = r.GetValue(maxWaiting), Threads = r.GetValue(threads),
+                    MaxConcurrentSequences = r.GetValue(maxSeqs), MaxBatchedTokens = r.GetValue(maxTokens), KvCacheTokens = r.GetValue(maxCache), KvBlockSize = r.GetValue(blockSize), PrefillChunkTokens = r.GetValue(chunk),
+                    KvCacheBytes = r.GetValue(kvMemory) is >= 0 and var gib ? (long)(gib * (1L << 30)) : throw new CptLabException($"--kv-cache-memory {r.GetValue(kvMemory)} must be ≥ 0 GiB"), MaxWaiting = r.GetValue(maxWaiting), Threads = r.GetValue(threads),
                 }.Validate(),
             };
             return RunServer(options).GetAwaiter().GetResult();
@@ -59,6 +63,8 @@ public static class ServeCommands
         var m = server.Scheduler.Model;
         Console.Error.WriteLine($"compute {m.Precision.Name} ({m.Precision.Reason}); {server.Scheduler.Threads?.Threads} thread(s) ({server.Scheduler.Threads?.Reason})");
         if (options.Dtype is { } asked && ComputePrecision.SlowDtypeWarning(asked) is { } warning) Console.Error.WriteLine(warning);
+        if (server.Scheduler.KvCache is { } kv)
+            Console.Error.WriteLine($"KV cache: {kv.Bytes / (double)(1L << 30):0.###} GiB ({kv.Reason}): {kv.Blocks - 1:N0} blocks of {kv.BlockSize} = {kv.Tokens:N0} tokens, taken as sequences grow");
         Console.Error.WriteLine($"serving '{m.Name}': {ModelMath.ParameterCount(m.Model.Config):N0} parameters, context {m.ContextLength}, chat template {m.Template.Name}; Ctrl+C stops");
         await server.WaitForShutdownAsync(CancellationToken.None);
         return 0;

@@ -81,12 +81,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
 /// <summary>
 /// What an attention layer needs besides its input: the rotary tables and, when decoding, either one cache
-/// for the whole batch or (<see cref="Caches"/>) one cache per sequence, for batched decoding of sequences
-/// of different lengths.
+/// for the whole batch or (<see cref="Paged"/>) a paged cache shared by sequences of different lengths.
 /// </summary>
 public sealed record AttentionContext(Tensor Cos, Tensor Sin, KvCache? Cache, Tensor? Mask)
 {
-    public IReadOnlyList<KvCache>? Caches { get; init; }
     /// <summary>A paged cache (serving): new positions are written to its slots, earlier ones read from them.</summary>
     public PagedAttention? Paged { get; init; }
     public AttentionKernel Kernel { get; init; }
@@ -125,14 +123,13 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
         int cached = ctx.Cache?.Length ?? 0;
         var mask = ctx.Mask;
         if (ctx.Cache is { } cache) (k, v) = cache.Append(_layer, k, v);       // (B, nkv, S, hd)
-        else if (ctx.Caches is { } caches) (k, v, mask) = GatherPerSequence(caches, k, v);
         else if (ctx.Paged is { } paged)
         {
             WritePaged(paged, k, v);
             if (paged.ReadSlots is not null && t == 1) return _oProj.forward(PagedDecode(q, paged)).MoveToOuterDisposeScope();
             if (paged.ReadSlots is not null) (k, v, mask, cached) = (ReadPaged(paged.Pool.Keys(_layer), paged.ReadSlots), ReadPaged(paged.Pool.Values(_layer), paged.ReadSlots), paged.Mask, 1);
         }
-        if (ctx.Cache is null && ctx.Caches is null && mask is null && UseExplicit(ctx.Kernel, x.dtype, t))
+        if (ctx.Cache is null && mask is null && UseExplicit(ctx.Kernel, x.dtype, t))
             return _oProj.forward(ExplicitCausal(q, k, v)).MoveToOuterDisposeScope();
         if (_nkv != _nh)
         {
@@ -178,33 +175,6 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
         var weights = scores.masked_fill_(future, double.NegativeInfinity).softmax(-1, ScalarType.Float32).to(q.dtype);
         var y = weights.matmul(v).view(b, _nh, t, _hd);                             // (B, nh, T, hd)
         return y.transpose(1, 2).contiguous().view(b, t, _nh * _hd);                // (B, T, C)
-    }
-
-    /// <summary>
-    /// Batched decoding, one new position per sequence: appends each sequence's k, v to its own cache and pads
-    /// all of them to the longest, with a mask (B, 1, 1, S_max) that hides the padding.
-    /// </summary>
-    (Tensor Keys, Tensor Values, Tensor Mask) GatherPerSequence(IReadOnlyList<KvCache> caches, Tensor k, Tensor v)
-    {
-        long b = k.shape[0];
-        var lengths = new long[b];
-        var ks = new Tensor[b];
-        var vs = new Tensor[b];
-        for (int i = 0; i < b; i++)
-        {
-            (ks[i], vs[i]) = caches[i].Append(_layer, k.narrow(0, i, 1), v.narrow(0, i, 1)); // (1, nkv, S_i, hd)
-            lengths[i] = ks[i].shape[2];
-        }
-        long longest = lengths.Max();
-        var keys = zeros([b, _nkv, longest, _hd], k.dtype, k.device);                         // (B, nkv, S_max, hd)
-        var values = zeros([b, _nkv, longest, _hd], v.dtype, v.device);
-        for (int i = 0; i < b; i++)
-        {
-            keys[i].narrow(1, 0, lengths[i]).copy_(ks[i][0]);
-            values[i].narrow(1, 0, lengths[i]).copy_(vs[i][0]);
-        }
-        var valid = arange(longest, device: k.device).unsqueeze(0) < tensor(lengths, device: k.device).unsqueeze(1); // (B, S_max)
-        return (keys, values, valid.view(b, 1, 1, longest));
     }
 
     /// <summary>Writes this pass's k, v (B, nkv, T, hd) into the pool at the write slots (B·T, row-major).</summary>
@@ -318,26 +288,6 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
     public IReadOnlyList<DecoderLayer> Layers => _layers.ToArray();
 
     /// <summary>
-    /// One decoding step for B independent sequences: ids (B, 1), each continuing its own cache at its own
-    /// position → final hidden states (B, 1, C). The caches advance by one.
-    /// </summary>
-    public Tensor DecodeStep(Tensor ids, IReadOnlyList<KvCache> caches)
-    {
-        using var scope = NewDisposeScope();
-        if (ids.shape[1] != 1 || ids.shape[0] != caches.Count)
-            throw new ArgumentException($"batched decoding takes ids (B, 1) with one cache per row; got ids [{string.Join(", ", ids.shape)}] and {caches.Count} caches");
-        var x = _embedTokens.forward(ids);                                              // (B, 1, C)
-        var invFreq = tensor(_invFreq, ScalarType.Float32, x.device);
-        var tables = caches.Select(c => Rope.Tables(invFreq, c.Length, 1, _dtype)).ToList();
-        var cos = stack(tables.Select(t => t.Cos).ToArray()).unsqueeze(1);              // (B, 1, 1, hd)
-        var sin = stack(tables.Select(t => t.Sin).ToArray()).unsqueeze(1);              // (B, 1, 1, hd)
-        var ctx = new AttentionContext(cos, sin, null, null) { Caches = caches };
-        foreach (var layer in _layers) x = layer.forward(x, ctx);
-        foreach (var c in caches) c.Advance();
-        return _norm.forward(x).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
     /// Several sequences packed into each row: ids (B, T) with <paramref name="layout"/>'s position ids and segments, each
     /// token attending causally to the earlier tokens of its own segment only → final hidden states (B, T, C). The packed
     /// row computes what each of its sequences alone would, up to floating-point summation order.
@@ -441,18 +391,6 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
         using var scope = NewDisposeScope();
         var h = _model.forward(ids, cache);                                             // (B, T, C)
         var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h); // (B, T, V)
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// Continuous batching's decode step: ids (B, 1), one per sequence, each with its own cache (of any length)
-    /// → float32 logits (B, V) for each sequence's next token.
-    /// </summary>
-    public Tensor DecodeStep(Tensor ids, IReadOnlyList<KvCache> caches)
-    {
-        using var scope = NewDisposeScope();
-        var h = _model.DecodeStep(ids, caches)[.., 0];                                       // (B, C)
-        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h); // (B, V)
         return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

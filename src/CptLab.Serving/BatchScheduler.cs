@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using CptLab.Core;
 using CptLab.Model;
@@ -12,23 +13,31 @@ public sealed record SchedulerOptions
 {
     /// <summary>Most sequences in the running batch (vLLM's max_num_seqs).</summary>
     public int MaxConcurrentSequences { get; init; } = 32;
-    /// <summary>Most tokens one iteration feeds the model: one per running sequence plus the prompts admitted (vLLM's max_num_batched_tokens).</summary>
+    /// <summary>Most tokens one iteration feeds the model: one per decoding sequence plus prompt chunks (vLLM's max_num_batched_tokens).</summary>
     public int MaxBatchedTokens { get; init; } = 2048;
-    /// <summary>
-    /// Most KV-cache positions allocated at once over the running batch (each sequence holds prompt + max
-    /// tokens from admission to its end); 0 = no limit. A sequence larger than the whole budget runs alone.
-    /// </summary>
-    public long MaxCacheTokens { get; init; }
+    /// <summary>Longest piece of a prompt prefilled in one iteration, so a long prompt does not stall the sequences decoding.</summary>
+    public int PrefillChunkTokens { get; init; } = 512;
+    /// <summary>Memory of the KV-cache block pool; 0 = <see cref="DefaultKvCacheFraction"/> of the memory available when the model has loaded.</summary>
+    public long KvCacheBytes { get; init; }
+    /// <summary>Size the pool in tokens instead of bytes (tests, benchmarks); 0 = by <see cref="KvCacheBytes"/>.</summary>
+    public long KvCacheTokens { get; init; }
+    /// <summary>Positions per KV-cache block (vLLM's block_size).</summary>
+    public int KvBlockSize { get; init; } = 16;
     /// <summary>Most sequences waiting for admission; one more is refused (HTTP 429).</summary>
     public int MaxWaiting { get; init; } = 256;
     /// <summary>LibTorch intra-op threads (0 = the cores free when the server starts).</summary>
     public int Threads { get; init; }
 
+    public const double DefaultKvCacheFraction = 0.25;
+
     public SchedulerOptions Validate()
     {
         if (MaxConcurrentSequences < 1) throw new CptLabException($"max concurrent sequences {MaxConcurrentSequences} must be ≥ 1");
         if (MaxBatchedTokens < MaxConcurrentSequences) throw new CptLabException($"max batched tokens {MaxBatchedTokens} must be ≥ max concurrent sequences {MaxConcurrentSequences} (each running sequence feeds one token per step)");
-        if (MaxCacheTokens < 0) throw new CptLabException($"max cache tokens {MaxCacheTokens} must be ≥ 0 (0 = no limit)");
+        if (PrefillChunkTokens < 1) throw new CptLabException($"prefill chunk {PrefillChunkTokens} must be ≥ 1 token");
+        if (KvCacheBytes < 0) throw new CptLabException($"KV-cache memory {KvCacheBytes} bytes must be ≥ 0 (0 = a quarter of the free memory)");
+        if (KvCacheTokens < 0) throw new CptLabException($"KV-cache tokens {KvCacheTokens} must be ≥ 0 (0 = sized by memory)");
+        if (KvBlockSize is < 1 or > 1024) throw new CptLabException($"KV block size {KvBlockSize} must be in [1, 1024]");
         if (MaxWaiting < 0) throw new CptLabException($"max waiting {MaxWaiting} must be ≥ 0");
         return this;
     }
@@ -36,14 +45,20 @@ public sealed record SchedulerOptions
 
 public enum EngineState { Loading, Ready, Failed, Stopped }
 
+/// <summary>How the KV-cache pool was sized, for the start-up line.</summary>
+public sealed record KvCacheLayout(long Bytes, int Blocks, int BlockSize, long Tokens, string Reason);
+
 /// <summary>
-/// Continuous batching. One dedicated thread owns the model (LibTorch and its dispose scopes are per thread)
-/// and loops: admit waiting sequences while the batch has room (max sequences, max batched tokens), prefill
-/// each admitted prompt with its own batch-1 KV cache, then advance every running sequence by one token in a
-/// single <see cref="LlamaForCausalLM.DecodeStep"/> over their caches. A sequence leaves the batch when it
-/// finishes or is cancelled, and its cache is freed at once, so the next iteration can admit another.
-/// Request handlers talk to the thread through a queue in and one channel per sequence out; nothing here
-/// awaits, and no tensor outlives the iteration that made it except the caches.
+/// Continuous batching over a paged KV cache. One dedicated thread owns the model (LibTorch and its dispose scopes are per
+/// thread) and the block pool, and loops: admit waiting sequences while the batch has room (max sequences) and the pool has
+/// the blocks their prompts need; prefill admitted prompts in chunks (at most max batched tokens per iteration, minus one
+/// per decoding sequence), emitting each prompt's first token when its last chunk is done; then advance every decoding
+/// sequence by one token in a single <see cref="LlamaForCausalLM.DecodePaged"/>. A sequence takes a block when its next
+/// position crosses into one; when the pool has none left, the newest sequence is preempted — its blocks freed, itself put
+/// back at the head of the queue to be recomputed (prompt and the tokens it had generated) when blocks free up — as vLLM
+/// does. A sequence that finishes or is cancelled frees its blocks at once. Request handlers talk to the thread through a
+/// queue in and one channel per sequence out; nothing here awaits, and no tensor outlives the iteration that made it
+/// except the pool.
 /// </summary>
 public sealed class BatchScheduler : IDisposable
 {
@@ -52,13 +67,13 @@ public sealed class BatchScheduler : IDisposable
     readonly ConcurrentQueue<Sequence> _incoming = new();
     readonly SemaphoreSlim _wake = new(0);
     readonly Thread _thread;
-    readonly List<Sequence> _running = [];
-    readonly Queue<Sequence> _waiting = new();
+    readonly List<Sequence> _running = [];     // admission order: prefilling and decoding
+    readonly List<Sequence> _waiting = [];     // preempted sequences go back to the front
     readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     volatile bool _stopping;
     long _nextId;
-    long _cacheTokens; // KV positions allocated over the running batch (scheduler thread only)
     ServedModel? _model;
+    KvBlockPool? _pool;
 
     /// <param name="load">Loads the model; runs on the scheduler thread, so the server answers (/health 503) meanwhile.</param>
     public BatchScheduler(Func<ServedModel> load, SchedulerOptions? options = null, ServerMetrics? metrics = null)
@@ -74,6 +89,8 @@ public sealed class BatchScheduler : IDisposable
     public SchedulerOptions Options => _options;
     public EngineState State { get; private set; } = EngineState.Loading;
     public string? LoadError { get; private set; }
+    /// <summary>The KV-cache pool's size and why; set once the model has loaded.</summary>
+    public KvCacheLayout? KvCache { get; private set; }
 
     /// <summary>Completes when the model is loaded; faults with the load error.</summary>
     public Task Loaded => _loaded.Task;
@@ -97,6 +114,8 @@ public sealed class BatchScheduler : IDisposable
     {
         var model = Model;
         request.Validate(model.Model.Config.VocabSize, model.ContextLength);
+        if (KvCache is { } kv && (request.PromptIds.Count + 1 + kv.BlockSize - 1) / kv.BlockSize > kv.Blocks - 1)
+            throw new CptLabException($"the prompt ({request.PromptIds.Count} tokens) does not fit the server's KV cache of {kv.Tokens:N0} tokens; shorten it, or restart the server with more --kv-cache-memory");
         if (Interlocked.Increment(ref Metrics.Waiting) > _options.MaxWaiting)
         {
             int waiting = Interlocked.Decrement(ref Metrics.Waiting);
@@ -122,6 +141,8 @@ public sealed class BatchScheduler : IDisposable
             Threads = CpuLoad.ChooseThreads(_options.Threads);
             TorchRuntime.Initialise(Threads.Threads);
             _model = _load();
+            (_pool, KvCache) = CreatePool(_model.Model);
+            PublishCacheMetrics();
             State = EngineState.Ready;
             Metrics.ModelLoaded = true;
             _loaded.TrySetResult();
@@ -141,15 +162,59 @@ public sealed class BatchScheduler : IDisposable
                 _wake.Wait(TimeSpan.FromMilliseconds(200));
                 continue;
             }
-            while (_incoming.TryDequeue(out var s)) _waiting.Enqueue(s);
+            while (_incoming.TryDequeue(out var s)) _waiting.Add(s);
             DropCancelled();
-            var admitted = Admit();
-            Decode(admitted);
-            if (admitted.Count > 0 || _running.Count > 0) Metrics.StepDone();
+            Admit();
+            var firstTokens = Prefill();
+            Decode(firstTokens);
+            PublishCacheMetrics();
+            Metrics.StepDone();
         }
         foreach (var s in _running.Concat(_waiting)) Finish(s, new SequenceFailed("the server is shutting down"));
         _running.Clear();
+        _waiting.Clear();
     }
+
+    /// <summary>
+    /// The pool: --kv-cache-tokens if given, else --kv-cache-memory, else a quarter of the memory available now (the model
+    /// loaded); never more blocks than max sequences × the context can use.
+    /// </summary>
+    (KvBlockPool, KvCacheLayout) CreatePool(LlamaForCausalLM model)
+    {
+        var c = model.Config;
+        int bs = _options.KvBlockSize;
+        long perBlock = KvBlockPool.BytesPerBlock(c, bs, model.Dtype);
+        long useful = (long)_options.MaxConcurrentSequences * ((c.MaxPositionEmbeddings + bs - 1) / bs) + 1;
+        long blocks;
+        string reason;
+        if (_options.KvCacheTokens > 0)
+        {
+            blocks = (_options.KvCacheTokens + bs - 1) / bs + 1;
+            reason = $"--max-kv-tokens {_options.KvCacheTokens:N0}";
+        }
+        else if (_options.KvCacheBytes > 0)
+        {
+            blocks = _options.KvCacheBytes / perBlock;
+            reason = $"--kv-cache-memory {Gib(_options.KvCacheBytes)}";
+        }
+        else
+        {
+            long available = MemoryInfo.AvailableBytes();
+            blocks = (long)(available * SchedulerOptions.DefaultKvCacheFraction) / perBlock;
+            reason = $"{SchedulerOptions.DefaultKvCacheFraction:P0} of the {Gib(available)} available";
+        }
+        if (blocks > useful)
+        {
+            blocks = useful;
+            reason += $", capped at what {_options.MaxConcurrentSequences} sequences × {c.MaxPositionEmbeddings:N0} positions can use";
+        }
+        if (blocks < 2) throw new CptLabException($"the KV cache ({reason}) holds less than one block of {bs} tokens ({perBlock:N0} bytes); give it more memory (--kv-cache-memory)");
+        if (blocks > int.MaxValue) blocks = int.MaxValue;
+        var pool = new KvBlockPool(c, (int)blocks, bs, model.Dtype, model.Body.EmbedTokens.device);
+        return (pool, new KvCacheLayout(pool.Bytes, pool.TotalBlocks, bs, pool.CapacityTokens, reason));
+    }
+
+    static string Gib(long bytes) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):0.##} GiB");
 
     void DropCancelled()
     {
@@ -161,102 +226,149 @@ public sealed class BatchScheduler : IDisposable
                 Metrics.SequenceCancelled();
                 Finish(s, null);
             }
-        int n = _waiting.Count;
-        for (int i = 0; i < n; i++)
-        {
-            var s = _waiting.Dequeue();
-            if (!s.Cancellation.IsCancellationRequested) { _waiting.Enqueue(s); continue; }
-            Interlocked.Decrement(ref Metrics.Waiting);
-            Metrics.SequenceCancelled();
-            Finish(s, null);
-        }
+        for (int i = _waiting.Count - 1; i >= 0; i--)
+            if (_waiting[i].Cancellation.IsCancellationRequested)
+            {
+                var s = _waiting[i];
+                _waiting.RemoveAt(i);
+                Interlocked.Decrement(ref Metrics.Waiting);
+                Metrics.SequenceCancelled();
+                Finish(s, null);
+            }
+        Volatile.Write(ref Metrics.Running, _running.Count);
     }
 
-    /// <summary>Admits waiting sequences in arrival order while the batch has room, and prefills each.</summary>
-    List<Sequence> Admit()
+    /// <summary>
+    /// Admits waiting sequences in order while the batch has room and the pool has free the blocks for the whole prompt and
+    /// its next token (so admitted prefills never stall); the first sequence that does not fit waits, and those behind it too.
+    /// </summary>
+    void Admit()
     {
-        var admitted = new List<Sequence>();
-        int budget = _options.MaxBatchedTokens - _running.Count; // each running sequence feeds one token this step
+        var pool = _pool!;
         while (_waiting.Count > 0 && _running.Count < _options.MaxConcurrentSequences)
         {
-            var s = _waiting.Peek();
-            // A prompt longer than the whole budget is admitted alone, so it cannot wait forever.
-            if (s.Request.PromptIds.Count > budget && admitted.Count > 0) break;
-            long cache = CacheCapacity(s.Request);
-            if (_options.MaxCacheTokens > 0 && _cacheTokens + cache > _options.MaxCacheTokens && _running.Count > 0) break;
-            _waiting.Dequeue();
+            var s = _waiting[0];
+            s.Paged ??= new PagedSequence(pool);
+            int target = s.PrefillTarget.Count;
+            if (!s.Paged.Reserve(target + 1))
+            {
+                // Nothing running to wait for: this prompt alone is larger than the whole pool (checked at submission for
+                // prompts; a preempted sequence can have grown past it).
+                if (_running.Count > 0) break;
+                _waiting.RemoveAt(0);
+                Interlocked.Decrement(ref Metrics.Waiting);
+                Metrics.SequenceFailed();
+                Finish(s, new SequenceFailed($"the sequence ({target + 1} tokens) no longer fits the server's KV cache of {pool.CapacityTokens:N0} tokens; restart the server with more --kv-cache-memory"));
+                continue;
+            }
+            _waiting.RemoveAt(0);
             Interlocked.Decrement(ref Metrics.Waiting);
-            budget -= s.Request.PromptIds.Count;
+            s.Prefilling = true;
+            _running.Add(s);
+        }
+        Volatile.Write(ref Metrics.Running, _running.Count);
+    }
+
+    /// <summary>
+    /// Runs prompt chunks for the sequences still prefilling, oldest first, within this iteration's token budget; a sequence
+    /// whose last chunk ran emits its first token (a resumed one goes straight back to decoding). Returns those that emitted.
+    /// </summary>
+    HashSet<Sequence> Prefill()
+    {
+        var emitted = new HashSet<Sequence>();
+        int decoding = _running.Count(s => !s.Prefilling);
+        int budget = _options.MaxBatchedTokens - decoding;
+        foreach (var s in _running.Where(s => s.Prefilling).ToList())
+        {
+            if (budget <= 0 && (decoding > 0 || emitted.Count > 0)) break;
+            int done = s.Paged!.Length, target = s.PrefillTarget.Count;
+            int chunk = Math.Min(target - done, Math.Min(_options.PrefillChunkTokens, Math.Max(budget, 1)));
+            budget -= chunk;
             try
             {
-                if (Prefill(s)) { _running.Add(s); admitted.Add(s); }
+                if (PrefillChunk(s, done, chunk)) emitted.Add(s);
             }
             catch (Exception e)
             {
+                _running.Remove(s);
                 Metrics.SequenceFailed();
                 Finish(s, new SequenceFailed($"prefill failed: {e.Message}"));
             }
         }
-        Volatile.Write(ref Metrics.Running, _running.Count);
-        return admitted;
+        return emitted;
     }
 
-    /// <summary>Runs the prompt through the model into a fresh cache and emits the first token; false when the sequence is already done.</summary>
-    bool Prefill(Sequence s)
+    /// <summary>One chunk [from, from + n) of a sequence's prefill; true when it was the last and the first token came out.</summary>
+    bool PrefillChunk(Sequence s, int from, int n)
     {
         var model = _model!.Model;
         var r = s.Request;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        Metrics.PromptTokens(r.PromptIds.Count);
-        s.Cache = new KvCache(model.Config, 1, CacheCapacity(r), model.Dtype, model.Body.EmbedTokens.device);
-        Interlocked.Increment(ref Metrics.LiveCaches);
-        _cacheTokens += s.Cache.Capacity;
-        Volatile.Write(ref Metrics.CacheTokens, _cacheTokens);
-        var ids = tensor(r.PromptIds.Select(t => (long)t).ToArray(), ScalarType.Int64, model.Body.EmbedTokens.device).unsqueeze(0); // (1, T)
-        var logits = model.forward(ids, s.Cache);                                                                              // (1, T, V)
-        if (r.PromptLogprobs is int k) s.Writer.TryWrite(new PromptScored(ScorePrompt(logits[0], ids[0], k)));
+        var ids = CollectionsMarshal.AsSpan(s.PrefillTarget).Slice(from, n);
+        bool scoring = r.PromptLogprobs is not null && !s.Resumed;
+        var logits = model.PrefillPaged(s.Paged!, ids, allPositions: scoring);                // (n or 1, V)
+        if (!s.Resumed) Metrics.PromptTokens(n);
+        if (scoring) s.PromptScores.AddRange(ScorePrompt(logits, r.PromptIds, from, r.PromptLogprobs!.Value));
+        if (from + n < s.PrefillTarget.Count) return false;
+
+        s.Prefilling = false;
+        if (s.Resumed) return false; // its next input is the token it had emitted last: it decodes in this iteration
+        if (scoring) s.Writer.TryWrite(new PromptScored(s.PromptScores));
         if (r.MaxNewTokens == 0)
         {
+            _running.Remove(s);
             Finish(s, new SequenceFinished(FinishReason.Length));
             return false;
         }
-        var row = logits[0, -1].cpu().data<float>().ToArray();                                                                 // (V)
-        return Emit(s, row);
+        var row = logits[-1].cpu().data<float>().ToArray();                                   // (V)
+        if (!Emit(s, row)) _running.Remove(s);
+        return true;
     }
 
-    static int CacheCapacity(SequenceRequest r) => r.PromptIds.Count + Math.Max(r.MaxNewTokens, 1);
-
-    /// <summary>logits (T, V), ids (T) → for t ≥ 1, log p(ids[t] | ids[..t]) and the top k alternatives.</summary>
-    static List<TokenLogprob> ScorePrompt(Tensor logits, Tensor ids, int k)
+    /// <summary>
+    /// Logits (n, V) of prompt positions [from, from + n) → for each position p with a next prompt token, log p(ids[p+1] | ids[..p])
+    /// and the top k alternatives.
+    /// </summary>
+    static List<TokenLogprob> ScorePrompt(Tensor logits, IReadOnlyList<int> prompt, int from, int k)
     {
-        long t = ids.shape[0];
-        var result = new List<TokenLogprob>((int)t);
-        if (t < 2) return result;
-        var lsm = logits.narrow(0, 0, t - 1).log_softmax(-1);                  // (T-1, V)
-        var chosen = lsm.gather(1, ids.narrow(0, 1, t - 1).unsqueeze(1)).squeeze(1).cpu().data<float>().ToArray(); // (T-1)
+        int n = (int)Math.Min(logits.shape[0], prompt.Count - 1 - from);
+        var result = new List<TokenLogprob>(Math.Max(n, 0));
+        if (n <= 0) return result;
+        var next = tensor(Enumerable.Range(from + 1, n).Select(p => (long)prompt[p]).ToArray(), device: logits.device);
+        var lsm = logits.narrow(0, 0, n).log_softmax(-1);                                      // (n, V)
+        var chosen = lsm.gather(1, next.unsqueeze(1)).squeeze(1).cpu().data<float>().ToArray(); // (n)
         float[] topValues = [];
         long[] topIds = [];
         if (k > 0)
         {
-            var (values, indices) = lsm.topk(k, dim: 1);                       // (T-1, k)
+            var (values, indices) = lsm.topk(k, dim: 1);                                       // (n, k)
             topValues = values.cpu().data<float>().ToArray();
             topIds = indices.cpu().data<long>().ToArray();
         }
-        var idArray = ids.cpu().data<long>().ToArray();
-        for (int i = 0; i < t - 1; i++)
+        for (int i = 0; i < n; i++)
         {
             var top = new (int, double)[k];
             for (int j = 0; j < k; j++) top[j] = ((int)topIds[i * k + j], topValues[i * k + j]);
-            result.Add(new TokenLogprob((int)idArray[i + 1], chosen[i], top));
+            result.Add(new TokenLogprob(prompt[from + 1 + i], chosen[i], top));
         }
         return result;
     }
 
-    /// <summary>One forward pass for every running sequence except those just prefilled (their first token is already out).</summary>
-    void Decode(List<Sequence> justAdmitted)
+    /// <summary>
+    /// One forward pass for every decoding sequence except those whose first token just came out of prefill. Each first takes
+    /// the block its new position needs; when the pool is out of blocks the newest running sequence is preempted until it fits.
+    /// </summary>
+    void Decode(HashSet<Sequence> justEmitted)
     {
-        var batch = _running.Where(s => !justAdmitted.Contains(s) && !s.Cancellation.IsCancellationRequested).ToList();
+        var batch = new List<Sequence>();
+        foreach (var s in _running.ToList())
+        {
+            if (s.Prefilling || justEmitted.Contains(s) || !_running.Contains(s)) continue;
+            if (!MakeRoom(s)) continue;
+            batch.Add(s);
+        }
+        batch.RemoveAll(s => !_running.Contains(s)); // preempted to make room for a later one
         if (batch.Count == 0) return;
         var model = _model!.Model;
         float[] rows;
@@ -265,8 +377,8 @@ public sealed class BatchScheduler : IDisposable
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            var ids = tensor(batch.Select(s => (long)s.Pending).ToArray(), ScalarType.Int64, model.Body.EmbedTokens.device).unsqueeze(1); // (B, 1)
-            rows = model.DecodeStep(ids, batch.Select(s => s.Cache!).ToList()).cpu().data<float>().ToArray();                      // (B·V)
+            var ids = batch.Select(s => s.Pending).ToArray();
+            rows = model.DecodePaged(batch.Select(s => s.Paged!).ToList(), ids).cpu().data<float>().ToArray(); // (B·V)
         }
         catch (Exception e)
         {
@@ -285,6 +397,52 @@ public sealed class BatchScheduler : IDisposable
         Volatile.Write(ref Metrics.Running, _running.Count);
     }
 
+    /// <summary>
+    /// Takes the block for <paramref name="s"/>'s next position, preempting the newest running sequences (vLLM's recompute
+    /// preemption) until the pool has one; false when <paramref name="s"/> itself was preempted or failed.
+    /// </summary>
+    bool MakeRoom(Sequence s)
+    {
+        while (!s.Paged!.Reserve(1))
+        {
+            var victim = _running[^1];
+            if (victim == s && _running.Count == 1)
+            {
+                _running.Remove(s);
+                Metrics.SequenceFailed();
+                Finish(s, new SequenceFailed($"the sequence ({s.Paged.Length + 1} tokens) has outgrown the server's KV cache of {_pool!.CapacityTokens:N0} tokens; restart the server with more --kv-cache-memory"));
+                return false;
+            }
+            Preempt(victim);
+            if (victim == s) return false;
+        }
+        return true;
+    }
+
+    void Preempt(Sequence s)
+    {
+        _running.Remove(s);
+        s.Paged!.Release();
+        s.Prefilling = false;
+        s.Resumed = s.Output.Count > 0; // one preempted before its first token simply starts again
+        s.PromptScores.Clear();
+        // Recompute on readmission: the prompt and every token generated but the last, which is the next input.
+        s.PrefillTarget.Clear();
+        s.PrefillTarget.AddRange(s.Request.PromptIds);
+        s.PrefillTarget.AddRange(s.Output.Take(s.Output.Count - 1));
+        _waiting.Insert(0, s);
+        Interlocked.Increment(ref Metrics.Waiting);
+        Metrics.SequencePreempted();
+    }
+
+    void PublishCacheMetrics()
+    {
+        var pool = _pool!;
+        Metrics.Kv = new KvCacheSnapshot(pool.UsedBlocks, pool.UsableBlocks, pool.BlockSize,
+            _running.Sum(s => (long)s.Paged!.Length), _running.Count(s => s.Paged!.Blocks.Count > 0));
+        Volatile.Write(ref Metrics.Running, _running.Count);
+    }
+
     /// <summary>Chooses a sequence's next token from its logits row and reports it; false when the sequence finished (and was released).</summary>
     bool Emit(Sequence s, Span<float> row)
     {
@@ -295,11 +453,11 @@ public sealed class BatchScheduler : IDisposable
         int token = s.Sampler.Next(row);
         s.Penalties.Record(token);
         if (lsm is not null) logprob = new TokenLogprob(token, lsm[token], Top(lsm, r.TopLogprobs!.Value));
-        s.Generated++;
-        if (s.Generated == 1) Metrics.TimeToFirstToken(s.Clock.Elapsed);
+        s.Output.Add(token);
+        if (s.Output.Count == 1) Metrics.TimeToFirstToken(s.Clock.Elapsed);
         Metrics.TokensGenerated(1);
         bool stop = !r.IgnoreEos && r.StopIds.Contains(token);
-        bool full = s.Generated >= r.MaxNewTokens;
+        bool full = s.Output.Count >= r.MaxNewTokens;
         var finish = stop ? FinishReason.Stop : full ? FinishReason.Length : (FinishReason?)null;
         var e = new TokenGenerated(token, logprob, finish);
         if (finish is not null)
@@ -339,19 +497,13 @@ public sealed class BatchScheduler : IDisposable
         return [.. best];
     }
 
-    /// <summary>Releases a sequence's cache and closes its channel, after writing <paramref name="last"/> if any.</summary>
+    /// <summary>Releases a sequence's blocks and closes its channel, after writing <paramref name="last"/> if any.</summary>
     void Finish(Sequence s, SequenceEvent? last)
     {
         if (last is not null) s.Writer.TryWrite(last);
         s.Writer.TryComplete();
-        if (s.Cache is not null)
-        {
-            _cacheTokens -= s.Cache.Capacity;
-            Volatile.Write(ref Metrics.CacheTokens, _cacheTokens);
-            s.Cache.Dispose();
-            s.Cache = null;
-            Interlocked.Decrement(ref Metrics.LiveCaches);
-        }
+        s.Paged?.Release();
+        s.Paged = null;
         s.CancelSource.Dispose();
     }
 
@@ -363,6 +515,7 @@ public sealed class BatchScheduler : IDisposable
         State = EngineState.Stopped;
         Metrics.ModelLoaded = false;
         _model?.Dispose();
+        _pool?.Dispose();
     }
 
     sealed class Sequence(long id, SequenceRequest request, ChannelWriter<SequenceEvent> writer, CancellationTokenSource cancel)
@@ -375,8 +528,15 @@ public sealed class BatchScheduler : IDisposable
         public TokenSampler Sampler { get; } = new(request.Sampling, request.PromptIds);
         public LogitPenalties Penalties { get; } = new(request.FrequencyPenalty, request.PresencePenalty);
         public Stopwatch Clock { get; } = Stopwatch.StartNew();
-        public KvCache? Cache { get; set; }
+        /// <summary>Its blocks in the pool; null while waiting for the first time.</summary>
+        public PagedSequence? Paged { get; set; }
+        /// <summary>What prefill runs: the prompt, or after a preemption the prompt and the tokens generated before it.</summary>
+        public List<int> PrefillTarget { get; } = [.. request.PromptIds];
+        public bool Prefilling { get; set; }
+        /// <summary>Preempted once at least: its prefill recomputes and emits nothing.</summary>
+        public bool Resumed { get; set; }
+        public List<TokenLogprob> PromptScores { get; } = [];
+        public List<int> Output { get; } = [];
         public int Pending { get; set; }
-        public int Generated { get; set; }
     }
 }

@@ -13,7 +13,7 @@ public sealed class ServerMetrics
     // Time-to-first-token buckets in seconds, as vLLM's (a CPU serves slower; the tail buckets catch it).
     static readonly double[] TtftBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-    long _requests, _rejected, _failed, _cancelled, _promptTokens, _generatedTokens, _steps;
+    long _requests, _rejected, _failed, _cancelled, _preempted, _promptTokens, _generatedTokens, _steps;
     readonly long[] _ttftCounts = new long[TtftBuckets.Length + 1];
     double _ttftSum;
     long _ttftCount;
@@ -24,19 +24,27 @@ public sealed class ServerMetrics
 
     public int Running;
     public int Waiting;
-    public int LiveCaches;
-    public long CacheTokens;
+    KvCacheSnapshot _kv = new(0, 0, 0, 0, 0);
+
+    /// <summary>The KV cache at the end of the last scheduler iteration, every field from the same moment.</summary>
+    public KvCacheSnapshot Kv
+    {
+        get => Volatile.Read(ref _kv);
+        set => Volatile.Write(ref _kv, value);
+    }
     public bool ModelLoaded;
 
     public long RequestsTotal => Interlocked.Read(ref _requests);
     public long RejectedTotal => Interlocked.Read(ref _rejected);
     public long CancelledTotal => Interlocked.Read(ref _cancelled);
     public long GeneratedTokensTotal => Interlocked.Read(ref _generatedTokens);
+    public long PreemptionsTotal => Interlocked.Read(ref _preempted);
 
     public void RequestAccepted() => Interlocked.Increment(ref _requests);
     public void RequestRejected() => Interlocked.Increment(ref _rejected);
     public void SequenceFailed() => Interlocked.Increment(ref _failed);
     public void SequenceCancelled() => Interlocked.Increment(ref _cancelled);
+    public void SequencePreempted() => Interlocked.Increment(ref _preempted);
     public void PromptTokens(int n) => Interlocked.Add(ref _promptTokens, n);
     public void StepDone() => Interlocked.Increment(ref _steps);
 
@@ -92,11 +100,16 @@ public sealed class ServerMetrics
         Metric("cptlab_model_loaded", "gauge", "1 once the model is loaded and serving.", $"{(ModelLoaded ? 1 : 0)}");
         Metric("cptlab_requests_running", "gauge", "Sequences being generated (in the running batch).", $"{Volatile.Read(ref Running)}");
         Metric("cptlab_requests_waiting", "gauge", "Sequences queued for admission.", $"{Volatile.Read(ref Waiting)}");
-        Metric("cptlab_kv_caches_live", "gauge", "KV caches allocated (one per running sequence).", $"{Volatile.Read(ref LiveCaches)}");
-        Metric("cptlab_kv_cache_tokens", "gauge", "KV-cache positions allocated over the running batch.", $"{Volatile.Read(ref CacheTokens)}");
+        var kv = Kv;
+        Metric("cptlab_kv_caches_live", "gauge", "Sequences holding KV-cache blocks.", $"{kv.Sequences}");
+        Metric("cptlab_kv_cache_tokens", "gauge", "Positions cached over all sequences.", $"{kv.TokensHeld}");
+        Metric("cptlab_kv_blocks_used", "gauge", "KV-cache blocks held by sequences.", $"{kv.BlocksUsed}");
+        Metric("cptlab_kv_blocks_free", "gauge", "KV-cache blocks free.", $"{kv.BlocksTotal - kv.BlocksUsed}");
+        Metric("cptlab_kv_block_size", "gauge", "Positions per KV-cache block.", $"{kv.BlockSize}");
         Metric("cptlab_requests_total", "counter", "Sequences accepted by the scheduler.", $"{RequestsTotal}");
         Metric("cptlab_requests_rejected_total", "counter", "Requests refused with 429 because the queue was full.", $"{RejectedTotal}");
         Metric("cptlab_requests_cancelled_total", "counter", "Sequences cancelled before they finished (client gone, stop string).", $"{CancelledTotal}");
+        Metric("cptlab_preemptions_total", "counter", "Sequences preempted (blocks freed, recomputed later) because the KV cache was full.", $"{PreemptionsTotal}");
         Metric("cptlab_requests_failed_total", "counter", "Sequences that failed in the model.", $"{Interlocked.Read(ref _failed)}");
         Metric("cptlab_prompt_tokens_total", "counter", "Prompt tokens prefilled.", $"{Interlocked.Read(ref _promptTokens)}");
         Metric("cptlab_generation_tokens_total", "counter", "Tokens generated.", $"{GeneratedTokensTotal}");
@@ -122,3 +135,6 @@ public sealed class ServerMetrics
         return s.ToString();
     }
 }
+
+/// <summary>The KV-cache pool at one moment: blocks held and in the pool (the reserved block not counted), positions cached, sequences holding blocks.</summary>
+public sealed record KvCacheSnapshot(int BlocksUsed, int BlocksTotal, int BlockSize, long TokensHeld, int Sequences);
