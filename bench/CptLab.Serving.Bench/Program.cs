@@ -110,21 +110,26 @@ static async Task<Result> Run(HttpClient http, int clients, int seconds, int max
     return result;
 }
 
-static string BuildModel(string flavor)
+static string BuildModel(string flavor, int? context = null)
 {
-    var dir = Path.Combine(Path.GetTempPath(), "cptlab-bench", $"serve-{flavor}");
-    if (File.Exists(Path.Combine(dir, "model.safetensors"))) return dir;
-    Directory.CreateDirectory(dir);
-    // Pseudo-words from syllables (Latin and CJK), varied enough for an 8k vocabulary to fill with merges.
-    var rng = new Random(1);
-    string[] syllables = ["ka", "to", "ri", "men", "sa", "lo", "ve", "dun", "pri", "ost", "el", "ba", "qu", "zen", "tra", "mo", "训", "练", "模", "型", "数", "据", "语", "言", "世", "界"];
-    string Word() => string.Concat(Enumerable.Range(0, 1 + rng.Next(3)).Select(_ => syllables[rng.Next(syllables.Length)]));
-    var texts = Enumerable.Range(0, 4000).Select(_ => string.Join(' ', Enumerable.Range(0, 60).Select(_ => Word() + (rng.Next(10) == 0 ? "." : "")))).ToList();
-    BpeTrainer.Train(texts, new BpeTrainerOptions { VocabSize = 8192 }).Save(Path.Combine(dir, "tokenizer.json"));
-    var tok = TextTokenizer.Load(dir);
+    var dir = Path.Combine(Path.GetTempPath(), "cptlab-bench", $"serve-{flavor}{(context is { } c ? $"-ctx{c}" : "")}");
+    if (File.Exists(Path.Combine(dir, "model.safetensors")) && File.Exists(Path.Combine(dir, "tokenizer.json"))) return dir;
+    var tokDir = Path.Combine(Path.GetTempPath(), "cptlab-bench", "serve-tokenizer-8k");
+    if (!File.Exists(Path.Combine(tokDir, "tokenizer.json")))
+    {
+        Directory.CreateDirectory(tokDir);
+        // Pseudo-words from syllables (Latin and CJK), varied enough for an 8k vocabulary to fill with merges.
+        var rng = new Random(1);
+        string[] syllables = ["ka", "to", "ri", "men", "sa", "lo", "ve", "dun", "pri", "ost", "el", "ba", "qu", "zen", "tra", "mo", "训", "练", "模", "型", "数", "据", "语", "言", "世", "界"];
+        string Word() => string.Concat(Enumerable.Range(0, 1 + rng.Next(3)).Select(_ => syllables[rng.Next(syllables.Length)]));
+        var texts = Enumerable.Range(0, 4000).Select(_ => string.Join(' ', Enumerable.Range(0, 60).Select(_ => Word() + (rng.Next(10) == 0 ? "." : "")))).ToList();
+        BpeTrainer.Train(texts, new BpeTrainerOptions { VocabSize = 8192 }).Save(Path.Combine(tokDir, "tokenizer.json"));
+    }
+    var tok = TextTokenizer.Load(tokDir);
     var config = Flavors.Get(flavor) with { VocabSize = tok.VocabSize, BosTokenId = tok.BosId, EosTokenIds = [tok.EosId, tok.EotId!.Value] };
+    if (context is { } n) config = config with { MaxPositionEmbeddings = n };
     TorchRuntime.Initialise();
-    ModelFactory.InitAndSave(config, dir, seed: 1, ScalarType.Float32);
+    ModelFactory.InitAndSave(config, dir, seed: 1, ScalarType.Float32, ModelFolderContents.For(tokDir, null, config.MaxPositionEmbeddings));
     return dir;
 }
 

@@ -57,7 +57,7 @@ public static class Generation
         using var _ = no_grad();
         var ids = tensor(tokens.Select(t => (long)t).ToArray(), ScalarType.Int64, model.Body.EmbedTokens.device).unsqueeze(0); // (1, T)
         var last = model.forward(ids, cache)[0, -1].cpu();                                                                         // (V)
-        last.data<float>().CopyTo(logits);
+        TensorData.CopyTo(last, logits);
         return sampler.Next(logits);
     }
 

@@ -321,7 +321,7 @@ public sealed class BatchScheduler : IDisposable
             Finish(s, new SequenceFinished(FinishReason.Length));
             return false;
         }
-        var row = logits[-1].cpu().data<float>().ToArray();                                   // (V)
+        var row = TensorData.ToFloats(logits[-1]);                                               // (V)
         if (!Emit(s, row)) _running.Remove(s);
         return true;
     }
@@ -378,7 +378,7 @@ public sealed class BatchScheduler : IDisposable
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             var ids = batch.Select(s => s.Pending).ToArray();
-            rows = model.DecodePaged(batch.Select(s => s.Paged!).ToList(), ids).cpu().data<float>().ToArray(); // (B·V)
+            rows = TensorData.ToFloats(model.DecodePaged(batch.Select(s => s.Paged!).ToList(), ids)); // (B·V)
         }
         catch (Exception e)
         {
