@@ -15,7 +15,9 @@ using static TorchSharp.torch;
 // of the two throughputs is what continuous batching buys on this machine.
 //
 //   dotnet run -c Release --project bench/CptLab.Serving.Bench -- [--clients 32] [--seconds 60] [--single-seconds 60]
-//       [--max-tokens 64] [--flavor cpu-7m] [--threads 0] [--model DIR]
+//       [--max-tokens 64] [--flavor cpu-20m] [--threads 0] [--model DIR]
+//   ... -- --scenario memory [--hold-tokens 32]        resident memory with 32 chats without max_tokens on an 8k context
+//   ... -- --scenario long-prompt [--prompt-tokens 2000] [--streams 16] [--repeats 10]   TTFT of a long prompt while streams decode
 // Without --model it builds a servable model: an 8k byte-level BPE trained on generated text and a randomly
 // initialised flavor (cpu-7m by default) sized to it. Replies use ignore_eos, so every request costs exactly
 // --max-tokens tokens, as serving benchmarks usually fix output length.
@@ -27,7 +29,12 @@ int seconds = int.Parse(Arg("--seconds", "60"), inv);
 int singleSeconds = int.Parse(Arg("--single-seconds", Arg("--seconds", "60")), inv);
 int maxTokens = int.Parse(Arg("--max-tokens", "64"), inv);
 int threads = int.Parse(Arg("--threads", "0"), inv);
-string flavor = Arg("--flavor", "cpu-7m");
+string flavor = Arg("--flavor", "cpu-20m");
+string scenario = Arg("--scenario", "throughput");
+string Load() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+Console.WriteLine($"cpu: {(File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() : "?")}; load average {Load()}");
+if (scenario == "memory") return await Memory(BuildModel(flavor, 8192), threads, int.Parse(Arg("--hold-tokens", "32"), inv));
+if (scenario == "long-prompt") return await LongPrompt(BuildModel(flavor, 8192), threads, int.Parse(Arg("--prompt-tokens", "2000"), inv), int.Parse(Arg("--streams", "16"), inv), int.Parse(Arg("--repeats", "10"), inv));
 string modelDir = Arg("--model", "") is { Length: > 0 } m ? m : BuildModel(flavor);
 
 await using var server = await ChatServer.StartAsync(new ServerOptions
@@ -42,7 +49,6 @@ Console.WriteLine($"model {modelDir}: {ModelMath.ParameterCount(config):N0} para
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(5) };
 await Run(http, 1, 5, maxTokens); // warm-up: JIT, LibTorch kernels
 // Other work on the machine skews both runs; the load average makes that visible in the report.
-string Load() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 Console.WriteLine($"load average before: {Load()}");
 var single = await Run(http, 1, singleSeconds, maxTokens);
 var many = await Run(http, clients, seconds, maxTokens);
@@ -108,6 +114,106 @@ static async Task<Result> Run(HttpClient http, int clients, int seconds, int max
     await Task.WhenAll(Enumerable.Range(0, clients).Select(Client));
     result.Seconds = deadline.Elapsed.TotalSeconds;
     return result;
+}
+
+// Resident memory of the server process (this process: the clients are in it too, and hold little) with 32 streaming chats
+// without max_tokens on an 8,192-token-context model, each read until it has produced --hold-tokens tokens: before the
+// paged cache each reserved its whole remaining context at admission. Written against the API both versions share.
+static async Task<int> Memory(string modelDir, int threads, int holdTokens)
+{
+    await using var server = await ChatServer.StartAsync(new ServerOptions
+    {
+        ModelDir = modelDir, Port = 0,
+        Scheduler = new SchedulerOptions { MaxConcurrentSequences = 32, MaxBatchedTokens = 4096, MaxWaiting = 1024, Threads = threads },
+    });
+    await server.Scheduler.Loaded;
+    using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(10) };
+    await Run(http, 1, 2, 16); // warm-up
+    GC.Collect();
+    long before = Rss();
+    var streams = new List<(HttpResponseMessage, StreamReader)>();
+    for (int i = 0; i < 32; i++)
+    {
+        var body = JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content = $"Tell me about servers, number {i}." } }, stream = true, ignore_eos = true, temperature = 0.8, seed = i });
+        var response = await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") }, HttpCompletionOption.ResponseHeadersRead);
+        streams.Add((response, new StreamReader(await response.Content.ReadAsStreamAsync())));
+    }
+    foreach (var (_, reader) in streams)
+        for (int events = 0; events < holdTokens + 1;)
+            if ((await reader.ReadLineAsync())!.StartsWith("data: ", StringComparison.Ordinal)) events++;
+    long during = Rss();
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"32 chats without max_tokens, 8,192 context, each ≥ {holdTokens} tokens in: RSS {before / 1048576.0:F0} MiB before → {during / 1048576.0:F0} MiB (+{(during - before) / 1048576.0:F0} MiB)"));
+    foreach (var (response, reader) in streams) { reader.Dispose(); response.Dispose(); }
+    return 0;
+}
+
+static long Rss()
+{
+    foreach (var line in File.ReadLines("/proc/self/status"))
+        if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    return 0;
+}
+
+// Time to first token of a long prompt (token ids, streamed, one token) while --streams chats decode, with the prompt
+// prefilled in chunks of 512 and in one piece, side by side; and the longest gap between two tokens of the decoding
+// streams meanwhile (what a long prefill costs everyone else).
+static async Task<int> LongPrompt(string modelDir, int threads, int promptTokens, int streams, int repeats)
+{
+    foreach (int chunk in new[] { 512, 1 << 20 })
+    {
+        await using var server = await ChatServer.StartAsync(new ServerOptions
+        {
+            ModelDir = modelDir, Port = 0,
+            Scheduler = new SchedulerOptions { MaxConcurrentSequences = streams + 1, MaxBatchedTokens = 1 << 20, PrefillChunkTokens = chunk, MaxWaiting = 1024, Threads = threads },
+        });
+        await server.Scheduler.Loaded;
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(10) };
+        await Run(http, 1, 2, 16); // warm-up
+        using var stop = new CancellationTokenSource();
+        double worstGap = 0;
+        async Task Decoder(int i)
+        {
+            var body = JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content = $"Stream {i}" } }, max_tokens = 7000, stream = true, ignore_eos = true, temperature = 0.8, seed = i });
+            try
+            {
+                using var response = await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") }, HttpCompletionOption.ResponseHeadersRead, stop.Token);
+                using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(stop.Token));
+                var gap = Stopwatch.StartNew();
+                int seen = 0;
+                while (await reader.ReadLineAsync(stop.Token) is { } line)
+                {
+                    if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+                    if (++seen > 3) lock (reader) worstGap = Math.Max(worstGap, gap.Elapsed.TotalSeconds);
+                    gap.Restart();
+                }
+            }
+            catch (OperationCanceledException) { }
+        }
+        var decoders = Enumerable.Range(0, streams).Select(Decoder).ToList();
+        await Task.Delay(3000); // all streams decoding
+        worstGap = 0;
+        var ttft = new List<double>();
+        var rng = new Random(7);
+        for (int r = 0; r < repeats; r++)
+        {
+            var ids = Enumerable.Range(0, promptTokens).Select(_ => rng.Next(300, 8000)).ToArray();
+            var body = JsonSerializer.Serialize(new { prompt = ids, max_tokens = 1, stream = true, temperature = 0 });
+            var sent = Stopwatch.StartNew();
+            using var response = await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") }, HttpCompletionOption.ResponseHeadersRead);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            while (await reader.ReadLineAsync() is { } line)
+                if (line.StartsWith("data: {", StringComparison.Ordinal)) { ttft.Add(sent.Elapsed.TotalSeconds); break; }
+            await reader.ReadToEndAsync();
+        }
+        double gapDuring = worstGap;
+        stop.Cancel();
+        await Task.WhenAll(decoders);
+        ttft.Sort();
+        double P(double q) => ttft[Math.Min(ttft.Count - 1, (int)Math.Ceiling(q * ttft.Count) - 1)];
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"prefill chunk {(chunk > 1 << 19 ? "none (whole prompt)" : chunk.ToString())}: {promptTokens}-token prompt while {streams} streams decode: TTFT p50 {P(0.5) * 1000:F0} ms, p99 {P(0.99) * 1000:F0} ms over {ttft.Count}; longest gap between two tokens of a decoding stream {gapDuring * 1000:F0} ms"));
+    }
+    return 0;
 }
 
 static string BuildModel(string flavor, int? context = null)
