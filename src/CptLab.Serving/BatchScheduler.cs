@@ -373,7 +373,7 @@ public sealed class BatchScheduler : IDisposable
         public CancellationTokenSource CancelSource { get; } = cancel;
         public CancellationToken Cancellation { get; } = cancel.Token;
         public TokenSampler Sampler { get; } = new(request.Sampling, request.PromptIds);
-        public LogitPenalties Penalties { get; } = new(request.FrequencyPenalty, request.PresencePenalty);
+        public LogitPenalties Penalties { get; } = new(request);
         public Stopwatch Clock { get; } = Stopwatch.StartNew();
         public KvCache? Cache { get; set; }
         public int Pending { get; set; }
