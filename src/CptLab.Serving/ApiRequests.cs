@@ -27,6 +27,8 @@ public sealed record CommonParameters
     public double FrequencyPenalty { get; init; }
     public double PresencePenalty { get; init; }
     public bool IgnoreEos { get; init; }
+    /// <summary>OpenAI's logit_bias: token id → value in [−100, 100] added to its logit before sampling.</summary>
+    public IReadOnlyDictionary<int, float> LogitBias { get; init; } = new Dictionary<int, float>();
 }
 
 public sealed record ChatRequest(CommonParameters Common, IReadOnlyList<ChatMessage> Messages, bool Logprobs, int TopLogprobs);
@@ -39,8 +41,9 @@ public sealed record CompletionRequest(CommonParameters Common, IReadOnlyList<Co
 /// <summary>
 /// Parses request bodies of /v1/chat/completions and /v1/completions with OpenAI's validation messages
 /// ("Invalid type for 'temperature': expected a number, but got a string instead."). Unknown fields are
-/// ignored, as vLLM does, so clients that send newer fields keep working; features CptLab does not have
-/// (tools, n &gt; 1) are refused by name rather than ignored.
+/// ignored, as vLLM does, so clients that send newer fields keep working (user, metadata, store, service_tier
+/// change nothing here); features CptLab does not have (tools, JSON output, audio, n &gt; 1, …) are refused
+/// with 400 naming the parameter rather than ignored: a reply that silently lacks what was asked is worse.
 /// </summary>
 public static class ApiRequests
 {
@@ -48,7 +51,7 @@ public static class ApiRequests
     public static ChatRequest ParseChat(JsonElement root, SamplingDefaults? defaults = null)
     {
         RequireObject(root);
-        if (Has(root, "tools") || Has(root, "functions")) throw ApiException.BadRequest("tool and function calling are not supported by this server", Has(root, "tools") ? "tools" : "functions");
+        RefuseChatFeatures(root);
         var common = ParseCommon(root, maxTokenFields: ["max_completion_tokens", "max_tokens"], defaults ?? SamplingDefaults.OpenAi);
         if (!root.TryGetProperty("messages", out var messages)) throw ApiException.BadRequest("Missing required parameter: 'messages'.", "messages");
         if (messages.ValueKind != JsonValueKind.Array) throw TypeError("messages", "an array", messages);
@@ -63,7 +66,7 @@ public static class ApiRequests
             if (role.ValueKind != JsonValueKind.String) throw TypeError($"{where}.role", "a string", role);
             var r = role.GetString()!;
             if (r is not ("system" or "developer" or "user" or "assistant"))
-                throw ApiException.BadRequest($"Invalid value: '{r}'. Supported values are: 'system', 'developer', 'user' and 'assistant'.", $"{where}.role", "invalid_value");
+                throw ApiException.BadRequest($"Invalid value for '{where}.role': '{r}'. Supported values are: 'system', 'developer', 'user' and 'assistant'{(r is "tool" or "function" ? " (this server has no tool calling)" : "")}.", $"{where}.role", "invalid_value");
             if (!m.TryGetProperty("content", out var content) || content.ValueKind == JsonValueKind.Null)
                 throw ApiException.BadRequest($"Missing required parameter: '{where}.content'.", $"{where}.content");
             list.Add(new ChatMessage(r == "developer" ? "system" : r, ContentText(content, $"{where}.content")));
@@ -78,6 +81,7 @@ public static class ApiRequests
     public static CompletionRequest ParseCompletion(JsonElement root, SamplingDefaults? defaults = null)
     {
         RequireObject(root);
+        RefuseCompletionFeatures(root);
         var common = ParseCommon(root, maxTokenFields: ["max_tokens"], defaults ?? SamplingDefaults.OpenAi);
         if (!root.TryGetProperty("prompt", out var prompt)) throw ApiException.BadRequest("Missing required parameter: 'prompt'.", "prompt");
         var prompts = new List<CompletionPrompt>();
@@ -116,9 +120,56 @@ public static class ApiRequests
         return new CompletionRequest(common, prompts, echo, logprobs);
     }
 
+    /// <summary>Chat fields for features CptLab does not have: 400 naming the field, never a reply without them.</summary>
+    static void RefuseChatFeatures(JsonElement root)
+    {
+        foreach (var name in (string[])["tools", "functions", "tool_choice", "function_call", "parallel_tool_calls"])
+            if (Has(root, name))
+                throw Unsupported(name, $"Unsupported parameter: '{name}'. Tool and function calling are not supported by this server; remove '{name}' (and describe the tools in the prompt if the model should use them).");
+        if (root.TryGetProperty("response_format", out var format) && format.ValueKind != JsonValueKind.Null)
+        {
+            if (format.ValueKind != JsonValueKind.Object) throw TypeError("response_format", "an object", format);
+            var type = format.TryGetProperty("type", out var t) ? t : default;
+            if (type.ValueKind != JsonValueKind.String) throw ApiException.BadRequest("Missing required parameter: 'response_format.type'.", "response_format.type");
+            if (type.GetString() != "text")
+                throw Unsupported("response_format", $"Unsupported value: 'response_format.type' '{type.GetString()}'. This server has no constrained (JSON) decoding; only {{\"type\": \"text\"}} is supported. Ask for JSON in the prompt instead.", "unsupported_value");
+        }
+        if (root.TryGetProperty("modalities", out var modalities) && modalities.ValueKind != JsonValueKind.Null)
+        {
+            if (modalities.ValueKind != JsonValueKind.Array) throw TypeError("modalities", "an array of strings", modalities);
+            var list = modalities.EnumerateArray().Select(m => m.ValueKind == JsonValueKind.String ? m.GetString()! : throw TypeError("modalities", "an array of strings", m)).ToList();
+            if (list is not ["text"])
+                throw Unsupported("modalities", $"Unsupported value: 'modalities' [{string.Join(", ", list.Select(m => $"'{m}'"))}]. This server answers text only; send [\"text\"] or leave 'modalities' out.", "unsupported_value");
+        }
+        if (Has(root, "audio")) throw Unsupported("audio", "Unsupported parameter: 'audio'. This server answers text only; remove 'audio'.");
+        if (Has(root, "prediction")) throw Unsupported("prediction", "Unsupported parameter: 'prediction'. This server has no predicted outputs (speculative decoding from given text); remove 'prediction'.");
+        if (Has(root, "web_search_options")) throw Unsupported("web_search_options", "Unsupported parameter: 'web_search_options'. This server cannot search the web; remove 'web_search_options'.");
+        if (Has(root, "reasoning_effort")) throw Unsupported("reasoning_effort", "Unsupported parameter: 'reasoning_effort'. The served model is not a reasoning model with an effort setting; remove 'reasoning_effort'.");
+    }
+
+    /// <summary>Completions fields for features CptLab does not have; best_of is n's twin (OpenAI: best_of ≥ n).</summary>
+    static void RefuseCompletionFeatures(JsonElement root)
+    {
+        if (root.TryGetProperty("suffix", out var suffix) && suffix.ValueKind != JsonValueKind.Null)
+        {
+            if (suffix.ValueKind != JsonValueKind.String) throw TypeError("suffix", "a string", suffix);
+            if (suffix.GetString()!.Length > 0)
+                throw Unsupported("suffix", "Unsupported parameter: 'suffix'. This server does not insert text between a prompt and a suffix (fill-in-the-middle); remove 'suffix'.");
+        }
+        int n = Int(root, "n", 1, 128) ?? 1;
+        if (Int(root, "best_of", 1, 128) is int bestOf)
+        {
+            if (bestOf < n) throw ApiException.BadRequest($"Invalid 'best_of': {bestOf} is less than n ({n}); best_of must be greater than or equal to n.", "best_of", "invalid_value");
+            if (bestOf > 1) throw Unsupported("best_of", $"Unsupported value: 'best_of' {bestOf}. This server generates one completion per prompt, so best_of must be 1; send several requests with different seeds and pick the best yourself.", "unsupported_value");
+        }
+    }
+
+    static ApiException Unsupported(string param, string message, string code = "unsupported_parameter") => ApiException.BadRequest(message, param, code);
+
     static CommonParameters ParseCommon(JsonElement root, string[] maxTokenFields, SamplingDefaults defaults)
     {
-        if (Int(root, "n", 1, 1000) is > 1) throw ApiException.BadRequest("n > 1 is not supported by this server; send n requests", "n");
+        if (Int(root, "n", 1, 128) is int n and > 1)
+            throw Unsupported("n", $"Unsupported value: 'n' {n}. This server generates one choice per request, so n must be 1; send {n} requests (with different seeds) instead.", "unsupported_value");
         int? maxTokens = null;
         foreach (var f in maxTokenFields) maxTokens ??= Int(root, f, 0, int.MaxValue);
         maxTokens ??= defaults.MaxTokens;
@@ -166,7 +217,31 @@ public static class ApiRequests
             FrequencyPenalty = Number(root, "frequency_penalty", -2, 2) ?? 0,
             PresencePenalty = Number(root, "presence_penalty", -2, 2) ?? 0,
             IgnoreEos = Bool(root, "ignore_eos") ?? false,
+            LogitBias = LogitBias(root),
         };
+    }
+
+    /// <summary>
+    /// logit_bias as OpenAI takes it: an object whose keys are token ids as strings and whose values are numbers in
+    /// [−100, 100]. Whether each id is in the model's vocabulary is checked where the model is known.
+    /// </summary>
+    static Dictionary<int, float> LogitBias(JsonElement root)
+    {
+        var bias = new Dictionary<int, float>();
+        if (!root.TryGetProperty("logit_bias", out var v) || v.ValueKind == JsonValueKind.Null) return bias;
+        if (v.ValueKind != JsonValueKind.Object) throw TypeError("logit_bias", "an object mapping token ids to numbers", v);
+        foreach (var p in v.EnumerateObject())
+        {
+            if (!int.TryParse(p.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+                throw ApiException.BadRequest($"Invalid 'logit_bias': key '{p.Name}' is not a token id. Keys are token ids as strings (\"1234\"), values numbers from -100 to 100.", "logit_bias", "invalid_value");
+            if (p.Value.ValueKind != JsonValueKind.Number)
+                throw ApiException.BadRequest($"Invalid type for 'logit_bias' value of token {id}: expected a number, but got {Kind(p.Value)} instead.", "logit_bias", "invalid_type");
+            var x = p.Value.GetDouble();
+            if (x is < -100 or > 100)
+                throw ApiException.BadRequest($"Invalid 'logit_bias' value {x} for token {id}: values must be from -100 to 100.", "logit_bias", "invalid_value");
+            bias[id] = (float)x;
+        }
+        return bias;
     }
 
     static string ContentText(JsonElement content, string where)
@@ -180,7 +255,7 @@ public static class ApiRequests
             var at = $"{where}[{i++}]";
             if (part.ValueKind != JsonValueKind.Object) throw TypeError(at, "an object", part);
             var type = part.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-            if (type != "text") throw ApiException.BadRequest($"Invalid value: '{type}'. This model only accepts content parts of type 'text'.", $"{at}.type", "invalid_value");
+            if (type != "text") throw ApiException.BadRequest($"Invalid value for '{at}.type': '{type}'. This model only accepts content parts of type 'text'.", $"{at}.type", "invalid_value");
             if (!part.TryGetProperty("text", out var tx) || tx.ValueKind != JsonValueKind.String) throw ApiException.BadRequest($"Missing required parameter: '{at}.text'.", $"{at}.text");
             text.Append(tx.GetString());
         }

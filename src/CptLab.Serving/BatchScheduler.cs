@@ -526,7 +526,7 @@ public sealed class BatchScheduler : IDisposable
         public CancellationTokenSource CancelSource { get; } = cancel;
         public CancellationToken Cancellation { get; } = cancel.Token;
         public TokenSampler Sampler { get; } = new(request.Sampling, request.PromptIds);
-        public LogitPenalties Penalties { get; } = new(request.FrequencyPenalty, request.PresencePenalty);
+        public LogitPenalties Penalties { get; } = new(request);
         public Stopwatch Clock { get; } = Stopwatch.StartNew();
         /// <summary>Its blocks in the pool; null while waiting for the first time.</summary>
         public PagedSequence? Paged { get; set; }

@@ -41,7 +41,9 @@ sealed class OpenAiEndpoints(BatchScheduler scheduler, ServerOptions options)
             : throw new ApiException(404, $"The model `{id}` does not exist.", "model", "model_not_found"));
         app.MapPost("/v1/chat/completions", Chat);
         app.MapPost("/v1/completions", Completions);
-        app.MapFallback(ctx => throw new ApiException(404, $"Unknown route: {ctx.Request.Method} {ctx.Request.Path}. This server has POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, GET /metrics.", code: "unknown_url"));
+        app.MapFallback(ctx => ctx.Request.Path.Value?.TrimEnd('/') is "/v1/chat/completions" or "/v1/completions" && ctx.Request.Method != "POST"
+            ? throw new ApiException(405, $"Method {ctx.Request.Method} is not allowed on {ctx.Request.Path}; send a POST with a JSON body.", code: "method_not_allowed")
+            : throw new ApiException(404, $"Unknown route: {ctx.Request.Method} {ctx.Request.Path}. This server has POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, GET /metrics.", code: "unknown_url"));
     }
 
     object ModelCard() => new { id = options.ModelName, @object = "model", created = _startedAt, owned_by = "cptlab", max_model_len = scheduler.State == EngineState.Ready ? scheduler.Model.ContextLength : (int?)null };
@@ -120,7 +122,7 @@ sealed class OpenAiEndpoints(BatchScheduler scheduler, ServerOptions options)
         var request = ApiRequests.ParseChat(await ReadJson(ctx), Defaults());
         var model = Model(request.Common.Model);
         var prompt = model.EncodeChat(request.Messages);
-        var generation = Options(request.Common, MaxTokens(model, prompt.Length, request.Common.MaxTokens, null, "messages"),
+        var generation = Options(model, request.Common, MaxTokens(model, prompt.Length, request.Common.MaxTokens, null, "messages"),
             request.Logprobs ? request.TopLogprobs : null, null);
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -174,8 +176,8 @@ sealed class OpenAiEndpoints(BatchScheduler scheduler, ServerOptions options)
     {
         content = tokens.Select(t => new
         {
-            token = TokenText(model, t.Id), logprob = t.Logprob, bytes = Encoding.UTF8.GetBytes(TokenText(model, t.Id)).Select(b => (int)b),
-            top_logprobs = t.Top.Select(a => new { token = TokenText(model, a.Id), logprob = a.Logprob, bytes = Encoding.UTF8.GetBytes(TokenText(model, a.Id)).Select(b => (int)b) }),
+            token = TokenText(model, t.Id), logprob = t.Logprob, bytes = TokenBytes(model, t.Id),
+            top_logprobs = t.Top.Select(a => new { token = TokenText(model, a.Id), logprob = a.Logprob, bytes = TokenBytes(model, a.Id) }),
         }),
         refusal = (string?)null,
     };
@@ -188,7 +190,7 @@ sealed class OpenAiEndpoints(BatchScheduler scheduler, ServerOptions options)
         var model = Model(request.Common.Model);
         var prompts = request.Prompts.Select(p => p.Ids?.ToArray() ?? model.Tokenizer.Encode(p.Text!, addBos: true)).ToList();
         var echoScores = request.Echo && request.Logprobs is int k ? k : (int?)null;
-        var settings = prompts.Select(p => Options(request.Common, MaxTokens(model, p.Length, request.Common.MaxTokens, 16, "prompt"), request.Logprobs, echoScores)).ToList();
+        var settings = prompts.Select(p => Options(model, request.Common, MaxTokens(model, p.Length, request.Common.MaxTokens, 16, "prompt"), request.Logprobs, echoScores)).ToList();
         string id = "cmpl-" + Guid.NewGuid().ToString("N")[..24];
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         // Submit every prompt before reading any reply, so that they share the batch.
@@ -297,14 +299,32 @@ sealed class OpenAiEndpoints(BatchScheduler scheduler, ServerOptions options)
         return max;
     }
 
-    static TextGenerationOptions Options(CommonParameters c, int maxTokens, int? topLogprobs, int? promptLogprobs) => new()
+    static TextGenerationOptions Options(ServedModel model, CommonParameters c, int maxTokens, int? topLogprobs, int? promptLogprobs)
     {
-        Sampling = c.Sampling, MaxNewTokens = maxTokens, StopStrings = c.Stop, IgnoreEos = c.IgnoreEos,
-        FrequencyPenalty = c.FrequencyPenalty, PresencePenalty = c.PresencePenalty,
-        TopLogprobs = topLogprobs, PromptLogprobs = promptLogprobs,
-    };
+        int vocab = model.Model.Config.VocabSize;
+        foreach (var id in c.LogitBias.Keys)
+            if (id >= vocab)
+                throw ApiException.BadRequest($"Invalid 'logit_bias': token id {id} is outside the vocabulary of `{model.Name}` (ids 0 to {vocab - 1}).", "logit_bias", "invalid_value");
+        return new()
+        {
+            Sampling = c.Sampling, MaxNewTokens = maxTokens, StopStrings = c.Stop, IgnoreEos = c.IgnoreEos,
+            FrequencyPenalty = c.FrequencyPenalty, PresencePenalty = c.PresencePenalty, LogitBias = c.LogitBias,
+            TopLogprobs = topLogprobs, PromptLogprobs = promptLogprobs,
+        };
+    }
 
+    /// <summary>The token's text; for a token that holds part of a UTF-8 character this contains U+FFFD, as OpenAI's does.</summary>
     static string TokenText(ServedModel model, int id) => model.Tokenizer.Decode([id]);
+
+    /// <summary>
+    /// The token's own bytes (possibly part of a character): concatenated over a reply they are its UTF-8. An id the
+    /// tokenizer has no bytes for (embedding rows padded past the vocabulary) has none, rather than failing the reply.
+    /// </summary>
+    static IEnumerable<int> TokenBytes(ServedModel model, int id)
+    {
+        try { return model.Tokenizer.TokenBytes(id).Select(b => (int)b); }
+        catch (CptLabException) { return []; }
+    }
 
     static string Reason(FinishReason? f) => f == FinishReason.Length ? "length" : "stop";
 

@@ -17,6 +17,11 @@ public sealed record SequenceRequest(IReadOnlyList<int> PromptIds, int MaxNewTok
     /// <summary>OpenAI's penalties on tokens generated so far: subtract frequency × count + presence × [count > 0].</summary>
     public double FrequencyPenalty { get; init; }
     public double PresencePenalty { get; init; }
+    /// <summary>
+    /// OpenAI's logit_bias: added to these ids' logits before the penalties and sampling (−100 bans a token, +100
+    /// all but forces it). Reported logprobs are the raw model's, before the bias.
+    /// </summary>
+    public IReadOnlyDictionary<int, float> LogitBias { get; init; } = new Dictionary<int, float>();
     /// <summary>Report each generated token's log-probability and this many alternatives; null = no logprobs.</summary>
     public int? TopLogprobs { get; init; }
     /// <summary>Score the prompt too (completions' echo + logprobs): each prompt token's logprob and this many alternatives.</summary>
@@ -31,6 +36,11 @@ public sealed record SequenceRequest(IReadOnlyList<int> PromptIds, int MaxNewTok
         if (MaxNewTokens == 0 && PromptLogprobs is null) throw new CptLabException("max new tokens 0 only makes sense when scoring the prompt (echo with logprobs)");
         foreach (var id in PromptIds)
             if (id < 0 || id >= vocabSize) throw new CptLabException($"prompt token id {id} is outside the vocabulary [0, {vocabSize})");
+        foreach (var (id, bias) in LogitBias)
+        {
+            if (id < 0 || id >= vocabSize) throw new CptLabException($"logit_bias token id {id} is outside the vocabulary [0, {vocabSize})");
+            if (!float.IsFinite(bias)) throw new CptLabException($"logit_bias of token {id} is {bias}; it must be a finite number");
+        }
         if (PromptIds.Count + MaxNewTokens > context)
             throw new CptLabException($"prompt ({PromptIds.Count}) + max new tokens ({MaxNewTokens}) exceeds the context of {context} positions");
         return this;

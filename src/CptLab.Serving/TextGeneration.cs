@@ -13,6 +13,8 @@ public sealed record TextGenerationOptions
     public bool IgnoreEos { get; init; }
     public double FrequencyPenalty { get; init; }
     public double PresencePenalty { get; init; }
+    /// <summary>Token id → value added to its logit before sampling (OpenAI's logit_bias).</summary>
+    public IReadOnlyDictionary<int, float> LogitBias { get; init; } = new Dictionary<int, float>();
     public int? TopLogprobs { get; init; }
     public int? PromptLogprobs { get; init; }
 }
@@ -49,7 +51,7 @@ public static class TextGeneration
         var request = new SequenceRequest(promptIds, options.MaxNewTokens, options.Sampling)
         {
             StopIds = model.StopIds, IgnoreEos = options.IgnoreEos,
-            FrequencyPenalty = options.FrequencyPenalty, PresencePenalty = options.PresencePenalty,
+            FrequencyPenalty = options.FrequencyPenalty, PresencePenalty = options.PresencePenalty, LogitBias = options.LogitBias,
             TopLogprobs = options.TopLogprobs, PromptLogprobs = options.PromptLogprobs,
         };
         var handle = scheduler.Submit(request, cancellation);

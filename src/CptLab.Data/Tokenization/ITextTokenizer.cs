@@ -41,6 +41,13 @@ public interface ITextTokenizer
     /// <summary>Text of the ids; special tokens appear as their strings.</summary>
     string Decode(ReadOnlySpan<int> ids);
 
+    /// <summary>
+    /// The token's own bytes: for byte-level BPE they may be part of a UTF-8 character (one byte of a CJK
+    /// character), where <c>Decode([id])</c> gives U+FFFD; for a special token, the UTF-8 of its string. The
+    /// default (for tokenizers with no byte form) is the UTF-8 of the decoded text.
+    /// </summary>
+    byte[] TokenBytes(int id) => System.Text.Encoding.UTF8.GetBytes(Decode([id]));
+
     /// <summary>The model's chat template applied to <paramref name="messages"/>, as text ready for <see cref="EncodeWithSpecials"/>.</summary>
     string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt);
 }

@@ -30,6 +30,9 @@ public sealed class TextTokenizer : ITextTokenizer
     /// <summary>Special token id → the UTF-8 length of its string (what <see cref="RenderedByteLength"/> gives for it).</summary>
     readonly Dictionary<int, int> _specialBytes;
     readonly int[] _tokenBytes;
+    /// <summary>Each id's bytes (index = id); null for special tokens and ids with no byte form.</summary>
+    readonly byte[]?[] _bytes;
+    readonly Dictionary<int, string> _specialText = [];
 
     public string SourcePath { get; }
     public int VocabSize { get; }
@@ -48,9 +51,9 @@ public sealed class TextTokenizer : ITextTokenizer
 
     public IReadOnlyDictionary<string, int> SpecialTokens => _specials;
 
-    /// <param name="tokenBytes">Byte length of each id's token (index = id); -1 where an id has no byte form.</param>
+    /// <param name="tokenBytes">Each id's token bytes (index = id); null where an id has no byte form.</param>
     /// <param name="bpe">The plain path's BPE when the vocabulary is tiktoken-equivalent; else <paramref name="plain"/> encodes each piece.</param>
-    TextTokenizer(string sourcePath, Tokenizer? plain, Tokenizer withSpecials, Regex preTokenizer, RankedBpe? bpe, Dictionary<string, int> specials, int vocabSize, int[] tokenBytes)
+    TextTokenizer(string sourcePath, Tokenizer? plain, Tokenizer withSpecials, Regex preTokenizer, RankedBpe? bpe, Dictionary<string, int> specials, int vocabSize, byte[]?[] tokenBytes)
     {
         _preTokenizer = preTokenizer;
         _bpe = bpe;
@@ -59,12 +62,17 @@ public sealed class TextTokenizer : ITextTokenizer
         _withSpecials = withSpecials;
         _specials = specials;
         _specialBytes = [];
-        foreach (var (text, id) in specials) _specialBytes.TryAdd(id, System.Text.Encoding.UTF8.GetByteCount(text));
+        foreach (var (text, id) in specials)
+        {
+            _specialBytes.TryAdd(id, System.Text.Encoding.UTF8.GetByteCount(text));
+            _specialText.TryAdd(id, text);
+        }
         VocabSize = Math.Max(vocabSize, specials.Count == 0 ? 0 : specials.Values.Max() + 1);
+        _bytes = new byte[]?[VocabSize];
+        Array.Copy(tokenBytes, _bytes, Math.Min(tokenBytes.Length, VocabSize));
         _tokenBytes = new int[VocabSize];
-        Array.Fill(_tokenBytes, -1);
-        Array.Copy(tokenBytes, _tokenBytes, Math.Min(tokenBytes.Length, VocabSize));
-        foreach (var id in specials.Values) _tokenBytes[id] = 0; // control tokens stand for no text
+        for (var id = 0; id < VocabSize; id++) _tokenBytes[id] = _bytes[id]?.Length ?? -1;
+        foreach (var id in specials.Values) { _tokenBytes[id] = 0; _bytes[id] = null; } // control tokens stand for no text
         BosId = Find(specials, Llama3Format.BeginOfText, "<s>", "<|startoftext|>");
         EosId = Find(specials, Llama3Format.EndOfText, "</s>", "<|endoftext|>", "<|im_end|>")
             ?? throw new CorruptFileException(sourcePath, $"no end-of-text token among the special tokens ({string.Join(", ", specials.Keys.Take(8))}…); CptLab needs one to separate documents");
@@ -121,7 +129,7 @@ public sealed class TextTokenizer : ITextTokenizer
             new MemoryStream(bytes, writable: false),
             new RegexPreTokenizer(Llama3Format.Regex, knowsSpecials ? specials : null),
             normalizer: null, specialTokens: specials);
-        return new TextTokenizer(path, plain: null, Make(true), Llama3Format.Regex, MakeBpe(path, tokens), specials, maxRank + 1, Lengths(tokens));
+        return new TextTokenizer(path, plain: null, Make(true), Llama3Format.Regex, MakeBpe(path, tokens), specials, maxRank + 1, tokens);
     }
 
     /// <summary>Checks a tiktoken rank file; returns its largest rank and each rank's token bytes (null where a rank is unused).</summary>
@@ -146,8 +154,6 @@ public sealed class TextTokenizer : ITextTokenizer
         foreach (var (rank, token) in read) tokens[rank] = token;
         return (maxRank, tokens);
     }
-
-    static int[] Lengths(byte[]?[] tokens) => [.. tokens.Select(t => t?.Length ?? -1)];
 
     static RankedBpe MakeBpe(string path, byte[]?[] tokens)
     {
@@ -188,9 +194,8 @@ public sealed class TextTokenizer : ITextTokenizer
 
         var regex = Llama3Format.CompilePattern(FindSplitPattern(root) ?? Gpt2Pattern);
         var vocabSize = vocab.Count == 0 ? 0 : vocab.Values.Max() + 1;
-        var tokenBytes = new int[vocabSize];
-        Array.Fill(tokenBytes, -1);
-        foreach (var (token, id) in vocab) tokenBytes[id] = ByteLevel.Decode(token)?.Length ?? -1;
+        var tokenBytes = new byte[]?[vocabSize];
+        foreach (var (token, id) in vocab) tokenBytes[id] = ByteLevel.Decode(token);
 
         // Microsoft.ML.Tokenizers' BPE starts from whole characters where the vocabulary has them, so it misses
         // merges into tokens that hold part of a character (",\xE5\x8F"), which Hugging Face (starting from
@@ -344,6 +349,18 @@ public sealed class TextTokenizer : ITextTokenizer
     }
 
     public string Decode(ReadOnlySpan<int> ids) => _withSpecials.Decode(ids.ToArray());
+
+    /// <summary>
+    /// The token's bytes as the vocabulary holds them (tokenizer.json: its string mapped back through GPT-2's
+    /// byte-level table; tiktoken: the rank file's bytes), which may be part of a UTF-8 character; a special
+    /// token's are the UTF-8 of its string.
+    /// </summary>
+    public byte[] TokenBytes(int id)
+    {
+        if (_specialText.TryGetValue(id, out var special)) return Encoding.UTF8.GetBytes(special);
+        if ((uint)id < (uint)_bytes.Length && _bytes[id] is { } bytes) return (byte[])bytes.Clone();
+        throw new CptLabException($"{SourcePath}: token id {id} has no bytes in this tokenizer (outside its vocabulary of {VocabSize}, or an unused id)");
+    }
 
     /// <summary>
     /// The UTF-8 bytes of text that <paramref name="ids"/> stand for: each token's byte length, 0 for special tokens
