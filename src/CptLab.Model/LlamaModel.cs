@@ -310,13 +310,14 @@ public sealed class LlamaModel : nn.Module<Tensor, KvCache?, Tensor>
     /// A pass over a paged cache: ids (B, T) at <paramref name="positions"/> (B, T), each row's new keys and values written to
     /// the pool and attending to what <paramref name="paged"/> reads → final hidden states (B, T, C).
     /// </summary>
-    public Tensor ForwardPaged(Tensor ids, Tensor positions, PagedAttention paged)
+    /// <param name="mask">Which new positions see which (packed prompts: block-diagonal); null: causal, or the paged read mask.</param>
+    public Tensor ForwardPaged(Tensor ids, Tensor positions, PagedAttention paged, Tensor? mask = null)
     {
         using var scope = NewDisposeScope();
         long b = ids.shape[0], t = ids.shape[1];
         var x = _embedTokens.forward(ids);                                              // (B, T, C)
         var (cos, sin) = RopeRows(positions.flatten(), x.device);                       // (B·T, hd)
-        var ctx = new AttentionContext(cos.view(b, 1, t, -1), sin.view(b, 1, t, -1), null, null) { Paged = paged, Kernel = Kernel };
+        var ctx = new AttentionContext(cos.view(b, 1, t, -1), sin.view(b, 1, t, -1), null, mask) { Paged = paged, Kernel = Kernel };
         foreach (var layer in _layers) x = layer.forward(x, ctx);
         return _norm.forward(x).MoveToOuterDisposeScope();
     }
@@ -421,6 +422,43 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
         sequence.Advance(t);
         if (!allPositions) h = h.narrow(0, t - 1, 1);
         var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h);     // (T or 1, V)
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Several fresh prompts (nothing cached yet) prefilled in one pass: packed into one row, each token attending causally to
+    /// its own prompt only and rotated by its own position, written to its own sequence's blocks → float32 logits (n, V) at
+    /// each prompt's last position. The blocks must be reserved; each sequence advances by its prompt's length.
+    /// </summary>
+    public Tensor PrefillPagedPacked(IReadOnlyList<PagedSequence> sequences, IReadOnlyList<int[]> prompts)
+    {
+        using var scope = NewDisposeScope();
+        int total = prompts.Sum(p => p.Length);
+        var device = _model.EmbedTokens.device;
+        var ids = new long[total];
+        var write = new long[total];
+        var positions = new long[total];
+        var segments = new long[total];
+        var last = new long[prompts.Count];
+        for (int i = 0, at = 0; i < prompts.Count; i++)
+        {
+            if (sequences[i].Length != 0) throw new ArgumentException($"packed prefill takes fresh sequences; sequence {i} has {sequences[i].Length} positions cached");
+            for (int p = 0; p < prompts[i].Length; p++, at++)
+            {
+                ids[at] = prompts[i][p];
+                write[at] = sequences[i].Slot(p);
+                positions[at] = p;
+                segments[at] = i;
+            }
+            last[i] = at - 1;
+        }
+        var positionTensor = tensor(positions, device: device).unsqueeze(0);                     // (1, ΣT)
+        var mask = new PackedLayout(positionTensor, tensor(segments, device: device).unsqueeze(0)).Mask(); // (1, 1, ΣT, ΣT)
+        var h = _model.ForwardPaged(tensor(ids, device: device).unsqueeze(0), positionTensor,
+            new PagedAttention(sequences[0].Pool, tensor(write, device: device), null, null), mask)[0]; // (ΣT, C)
+        for (int i = 0; i < prompts.Count; i++) sequences[i].Advance(prompts[i].Length);
+        h = h.index_select(0, tensor(last, device: device));                                      // (n, C)
+        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h);     // (n, V)
         return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

@@ -278,12 +278,19 @@ public sealed class BatchScheduler : IDisposable
         var emitted = new HashSet<Sequence>();
         int decoding = _running.Count(s => !s.Prefilling);
         int budget = _options.MaxBatchedTokens - decoding;
+        // Fresh prompts that fit one chunk and need no prompt scores go through the model together, packed in one row.
+        var packed = new List<Sequence>();
         foreach (var s in _running.Where(s => s.Prefilling).ToList())
         {
-            if (budget <= 0 && (decoding > 0 || emitted.Count > 0)) break;
+            if (budget <= 0 && (decoding > 0 || emitted.Count > 0 || packed.Count > 0)) break;
             int done = s.Paged!.Length, target = s.PrefillTarget.Count;
             int chunk = Math.Min(target - done, Math.Min(_options.PrefillChunkTokens, Math.Max(budget, 1)));
             budget -= chunk;
+            if (done == 0 && chunk == target && s.Request.PromptLogprobs is null)
+            {
+                packed.Add(s);
+                continue;
+            }
             try
             {
                 if (PrefillChunk(s, done, chunk)) emitted.Add(s);
@@ -295,7 +302,40 @@ public sealed class BatchScheduler : IDisposable
                 Finish(s, new SequenceFailed($"prefill failed: {e.Message}"));
             }
         }
+        if (packed.Count > 0) PrefillPacked(packed, emitted);
         return emitted;
+    }
+
+    /// <summary>Whole fresh prompts in one packed pass; each emits its first token (a resumed one goes back to decoding).</summary>
+    void PrefillPacked(List<Sequence> packed, HashSet<Sequence> emitted)
+    {
+        float[] rows;
+        int vocab = _model!.Model.Config.VocabSize;
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            rows = TensorData.ToFloats(_model.Model.PrefillPagedPacked(packed.Select(s => s.Paged!).ToList(), packed.Select(s => s.PrefillTarget.ToArray()).ToList())); // (n·V)
+        }
+        catch (Exception e)
+        {
+            foreach (var s in packed)
+            {
+                _running.Remove(s);
+                Metrics.SequenceFailed();
+                Finish(s, new SequenceFailed($"prefill failed: {e.Message}"));
+            }
+            return;
+        }
+        for (int i = 0; i < packed.Count; i++)
+        {
+            var s = packed[i];
+            s.Prefilling = false;
+            if (s.Resumed) continue; // decodes in this iteration from the token it had emitted last
+            Metrics.PromptTokens(s.PrefillTarget.Count);
+            if (!Emit(s, rows.AsSpan(i * vocab, vocab))) _running.Remove(s);
+            emitted.Add(s);
+        }
     }
 
     /// <summary>One chunk [from, from + n) of a sequence's prefill; true when it was the last and the first token came out.</summary>

@@ -94,6 +94,32 @@ public class PagedKvCacheTests
     }
 
     [Fact]
+    public void Packed_prefill_of_several_fresh_prompts_gives_each_its_own_last_logits_and_cache()
+    {
+        TorchRuntime.Initialise();
+        using var model = TestModels.Random(TestModels.Tiny());
+        int[] lengths = [5, 1, 11, 3];
+        var prompts = lengths.Select((n, i) => TestModels.Tokens(n + 1, model.Config.VocabSize, seed: 20 + i).Select(t => (int)t).ToArray()).ToArray();
+        using var _ = no_grad();
+        using var pool = new KvBlockPool(model.Config, 32, 4, model.Dtype);
+        var seqs = prompts.Select(_ => new PagedSequence(pool)).ToList();
+        for (int i = 0; i < seqs.Count; i++) Assert.True(seqs[i].Reserve(lengths[i] + 1));
+        using (var last = model.PrefillPagedPacked(seqs, prompts.Select((p, i) => p[..lengths[i]]).ToList())) // (n, V)
+            for (int i = 0; i < prompts.Length; i++)
+            {
+                using var alone = model.forward(tensor(prompts[i][..lengths[i]].Select(t => (long)t).ToArray()).unsqueeze(0))[0, -1];
+                Close(last[i], alone, $"prompt {i} prefill");
+            }
+        // The caches hold what each prompt alone would have: the next decode step matches the full forward.
+        using var logits = model.DecodePaged(seqs, prompts.Select((p, i) => p[lengths[i]]).ToArray());
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            using var full = model.forward(tensor(prompts[i].Select(t => (long)t).ToArray()).unsqueeze(0))[0, -1];
+            Close(logits[i], full, $"prompt {i} first decode");
+        }
+    }
+
+    [Fact]
     public void Reserve_takes_blocks_only_when_a_position_crosses_into_a_new_block_and_refuses_when_the_pool_is_empty()
     {
         TorchRuntime.Initialise();
