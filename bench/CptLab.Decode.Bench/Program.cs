@@ -38,6 +38,10 @@ foreach (var flavor in opts.Models)
     var precision = ComputePrecision.ForInference(dir, null, Console.Error.WriteLine);
     var (cptTps, cptPrefill, cptIds) = RunCptLab(dir, precision.Dtype, prompt, opts.NewTokens);
     Console.WriteLine($"{flavor}: CptLab {precision.Name} ({precision.Reason}): prefill {cptPrefill * 1e3:F0} ms, decode {cptTps:F1} tok/s");
+    var (pagedTps, pagedPrefill, pagedIds) = RunCptLabPaged(dir, precision.Dtype, prompt, opts.NewTokens);
+    int pagedSame = 0;
+    while (pagedSame < pagedIds.Length && pagedIds[pagedSame] == cptIds[pagedSame]) pagedSame++;
+    Console.WriteLine($"{flavor}: CptLab serving path (paged KV cache, DecodePaged at batch 1): prefill {pagedPrefill * 1e3:F0} ms, decode {pagedTps:F1} tok/s; greedy tokens identical to Generation for the first {pagedSame}/{pagedIds.Length}");
 
     foreach (var type in new[] { GgufWeightType.F32, GgufWeightType.BF16 })
     {
@@ -50,15 +54,15 @@ foreach (var flavor in opts.Models)
         Console.WriteLine($"{flavor}: llama.cpp {type.ToString().ToLowerInvariant()} GGUF: prefill {prefill * 1e3:F0} ms, decode {tps:F1} tok/s; " +
             $"CptLab/llama.cpp = {ratio:F2}; greedy tokens identical for the first {same}/{ids.Length}");
         rows.Add(string.Create(CultureInfo.InvariantCulture,
-            $"| {flavor} | {precision.Name} | {cptTps:F1} | {type.ToString().ToLowerInvariant()} | {tps:F1} | **{ratio:F2}** | {same}/{ids.Length} |"));
+            $"| {flavor} | {precision.Name} | {cptTps:F1} | {pagedTps:F1} | {type.ToString().ToLowerInvariant()} | {tps:F1} | **{ratio:F2}** / {pagedTps / tps:F2} | {same}/{ids.Length} |"));
     }
     GC.Collect();
     GC.WaitForPendingFinalizers();
 }
 
 Console.WriteLine();
-Console.WriteLine("| model | CptLab dtype | CptLab tok/s | llama.cpp GGUF | llama.cpp tok/s | CptLab ÷ llama.cpp | same greedy tokens |");
-Console.WriteLine("|---|---|---|---|---|---|---|");
+Console.WriteLine("| model | CptLab dtype | CptLab tok/s | CptLab serving (paged) tok/s | llama.cpp GGUF | llama.cpp tok/s | CptLab ÷ llama.cpp (generate / serving) | same greedy tokens |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|");
 foreach (var r in rows) Console.WriteLine(r);
 return 0;
 
@@ -104,6 +108,37 @@ static (double TokensPerSecond, double PrefillSeconds, int[] Ids) RunCptLab(stri
     }
     double total = sw.Elapsed.TotalSeconds;
     return ((newTokens - 1) / (total - firstAt), firstAt, [.. ids]);
+}
+
+// The serving engine's path at batch 1: a paged KV cache, prefill with last-position logits, then DecodePaged per token.
+static (double TokensPerSecond, double PrefillSeconds, int[] Ids) RunCptLabPaged(string dir, ScalarType dtype, int[] prompt, int newTokens)
+{
+    using var model = HfCheckpoint.Load(dir, dtype);
+    using var pool = new KvBlockPool(model.Config, (prompt.Length + newTokens) / 16 + 2, 16, model.Dtype);
+    var logits = new float[model.Config.VocabSize];
+    int[] Run(int n, Stopwatch? sw, out double firstAt)
+    {
+        var seq = new PagedSequence(pool);
+        using var _ = no_grad();
+        seq.Reserve(prompt.Length);
+        using (var scope = NewDisposeScope()) TensorData.CopyTo(model.PrefillPaged(seq, prompt, allPositions: false)[0], logits);
+        var ids = new List<int> { TokenSampler.ArgMax(logits) };
+        firstAt = sw?.Elapsed.TotalSeconds ?? 0;
+        while (ids.Count < n)
+        {
+            using var scope = NewDisposeScope();
+            seq.Reserve(1);
+            TensorData.CopyTo(model.DecodePaged([seq], [ids[^1]])[0], logits);
+            ids.Add(TokenSampler.ArgMax(logits));
+        }
+        seq.Release();
+        return [.. ids];
+    }
+    Run(4, null, out _); // warm-up
+    var sw = Stopwatch.StartNew();
+    var result = Run(newTokens, sw, out double first);
+    double total = sw.Elapsed.TotalSeconds;
+    return ((newTokens - 1) / (total - first), first, result);
 }
 
 static (double TokensPerSecond, double PrefillSeconds, int[] Ids) RunLlamaCpp(string gguf, int[] prompt, int newTokens, int threads, int maxContext)
