@@ -33,6 +33,7 @@ string flavor = Arg("--flavor", "cpu-20m");
 string scenario = Arg("--scenario", "throughput");
 string Load() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 Console.WriteLine($"cpu: {(File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() : "?")}; load average {Load()}");
+if (scenario == "sampling") return Sampling();
 if (scenario == "memory") return await Memory(BuildModel(flavor, 8192), threads, int.Parse(Arg("--hold-tokens", "32"), inv));
 if (scenario == "long-prompt") return await LongPrompt(BuildModel(flavor, 8192), threads, int.Parse(Arg("--prompt-tokens", "2000"), inv), int.Parse(Arg("--streams", "16"), inv), int.Parse(Arg("--repeats", "10"), inv));
 string modelDir = Arg("--model", "") is { Length: > 0 } m ? m : BuildModel(flavor);
@@ -114,6 +115,35 @@ static async Task<Result> Run(HttpClient http, int clients, int seconds, int max
     await Task.WhenAll(Enumerable.Range(0, clients).Select(Client));
     result.Seconds = deadline.Elapsed.TotalSeconds;
     return result;
+}
+
+// Cost of filtering one logits row (TokenSampler.Probabilities) at Llama-3's and cpu-20m's vocabulary sizes, against the
+// full sort by (logit desc, id asc) it used before (the peer, reimplemented here), on rows from a peaked distribution.
+static int Sampling()
+{
+    foreach (int n in new[] { 8192, 128256 })
+        foreach (var o in new[] { new SamplingOptions { TopP = 0.9 }, new SamplingOptions { TopK = 40 }, new SamplingOptions { MinP = 0.05 }, new SamplingOptions { TopP = 0.95, TopK = 50, Temperature = 0.7 } })
+        {
+            var rng = new Random(1);
+            var rows = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, n).Select(_ => (float)(-Math.Log(rng.NextDouble()) * 3 - Math.Log(-Math.Log(rng.NextDouble())))).ToArray()).ToArray();
+            double Time(Action<float[]> f)
+            {
+                foreach (var r in rows) f(r);
+                var sw = Stopwatch.StartNew();
+                int reps = 0;
+                while (sw.Elapsed.TotalSeconds < 1) { foreach (var r in rows) f(r); reps += rows.Length; }
+                return sw.Elapsed.TotalMilliseconds / reps;
+            }
+            double now = Time(r => TokenSampler.Probabilities(r, o));
+            double fullSort = Time(r =>
+            {
+                var scaled = r.Select(x => x / o.Temperature).ToArray();
+                var order = Enumerable.Range(0, n).ToArray();
+                Array.Sort(order, (a, b) => scaled[b].CompareTo(scaled[a]) is var c && c != 0 ? c : a.CompareTo(b));
+            });
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"vocab {n,6}, top_k {o.TopK,2}, top_p {o.TopP:0.00}, min_p {o.MinP:0.00}, T {o.Temperature:0.0}: {now:F3} ms per row; the full sort alone {fullSort:F3} ms ({fullSort / now:F1}x)"));
+        }
+    return 0;
 }
 
 // Resident memory of the server process (this process: the clients are in it too, and hold little) with 32 streaming chats

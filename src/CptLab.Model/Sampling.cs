@@ -108,12 +108,37 @@ public sealed class TokenSampler
             for (int i = 0; i < n; i++) plain[i] /= total0;
             return plain;
         }
-        var order = Enumerable.Range(0, n).ToArray();
-        Array.Sort(order, (a, b) => scaled[b].CompareTo(scaled[a]) is var c && c != 0 ? c : a.CompareTo(b));
-        int keep = o.TopK > 0 ? Math.Min(o.TopK, n) : n;
+        // The filters only ever keep a head of the tokens ordered by (logit desc, id asc): top-k's k, or the nucleus, which is
+        // usually far shorter than the row. So order only the best m (a linear-time selection, then a sort of m), widening m
+        // until the head provably holds everything kept; a 128k row then costs a pass, not a full sort.
+        int[] order;
+        int m = o.TopK > 0 ? Math.Min(o.TopK, n) : Math.Min(n, 64);
+        double tailSum = 0; // exp-sum of the tokens past the ordered head (only when no top-k: they count in the normaliser)
+        while (true)
+        {
+            order = BestFirst(scaled, m);
+            if (o.TopK > 0 || m == n) break;
+            // Without top-k, top-p and min-p filter the softmax over the whole row: is the head long enough?
+            double head = 0, rest = 0;
+            for (int r = 0; r < m; r++) head += Math.Exp(scaled[order[r]] - max);
+            var inHead = new bool[n];
+            foreach (var i in order) inHead[i] = true;
+            for (int i = 0; i < n; i++) if (!inHead[i]) rest += Math.Exp(scaled[i] - max);
+            double all = head + rest;
+            double lastP = Math.Exp(scaled[order[m - 1]] - max) / all;
+            bool nucleusInside = o.TopP >= 1.0 || head / all >= o.TopP;
+            bool minPInside = o.MinP <= 0 || lastP < o.MinP * Math.Exp(scaled[order[0]] - max) / all;
+            if (nucleusInside && (o.TopP < 1.0 || minPInside))
+            {
+                tailSum = rest;
+                break;
+            }
+            m = Math.Min(n, m * 8);
+        }
+        int keep = order.Length;
 
         var probs = new double[n];
-        double sum = 0;
+        double sum = tailSum;
         for (int r = 0; r < keep; r++)
         {
             int i = order[r];
@@ -121,7 +146,6 @@ public sealed class TokenSampler
             sum += probs[i];
         }
         for (int r = 0; r < keep; r++) probs[order[r]] /= sum;
-
         if (o.TopP < 1.0)
         {
             double cumulative = 0;
@@ -145,6 +169,53 @@ public sealed class TokenSampler
         for (int r = 0; r < keep; r++) probs[order[r]] /= total;
         return probs;
     }
+
+    /// <summary>
+    /// The indices of the <paramref name="m"/> largest values ordered by (value desc, index asc) — the head of a full sort of
+    /// the row with that order — found by a selection of the m-th largest value, then a sort of the m (ties at the threshold
+    /// go to the lowest indices, as the full order has them).
+    /// </summary>
+    static int[] BestFirst(double[] values, int m)
+    {
+        int n = values.Length;
+        if (m >= n)
+        {
+            var all = Enumerable.Range(0, n).ToArray();
+            Array.Sort(all, (a, b) => values[b].CompareTo(values[a]) is var c && c != 0 ? c : a.CompareTo(b));
+            return all;
+        }
+        var copy = (double[])values.Clone();
+        double threshold = Select(copy, n - m); // the m-th largest: n − m values are ≤ it in sorted ascending order
+        var head = new List<int>(m);
+        for (int i = 0; i < n; i++) if (values[i] > threshold) head.Add(i);
+        for (int i = 0; i < n && head.Count < m; i++) if (values[i] == threshold) head.Add(i);
+        head.Sort((a, b) => values[b].CompareTo(values[a]) is var c && c != 0 ? c : a.CompareTo(b));
+        return [.. head];
+    }
+
+    /// <summary>The k-th smallest value (0-based) of <paramref name="a"/>, reordering it (Hoare's quickselect, median-of-three).</summary>
+    static double Select(double[] a, int k)
+    {
+        int lo = 0, hi = a.Length - 1;
+        while (lo < hi)
+        {
+            int mid = lo + (hi - lo) / 2;
+            double pivot = Median(a[lo], a[mid], a[hi]);
+            int i = lo, j = hi;
+            while (i <= j)
+            {
+                while (a[i] < pivot) i++;
+                while (a[j] > pivot) j--;
+                if (i <= j) { (a[i], a[j]) = (a[j], a[i]); i++; j--; }
+            }
+            if (k <= j) hi = j;
+            else if (k >= i) lo = i;
+            else return a[k];
+        }
+        return a[k];
+    }
+
+    static double Median(double x, double y, double z) => Math.Max(Math.Min(x, y), Math.Min(Math.Max(x, y), z));
 
     public static int ArgMax(ReadOnlySpan<float> logits)
     {

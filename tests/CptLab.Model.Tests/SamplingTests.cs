@@ -98,4 +98,51 @@ public class SamplingTests
         var e = Assert.Throws<CptLabException>(() => new SamplingOptions { Temperature = t, TopK = k, TopP = p, MinP = minP, RepetitionPenalty = rep }.Validate());
         Assert.StartsWith(what, e.Message);
     }
+
+    /// <summary>The filters by their definition: the whole row sorted by (logit desc, id asc), then top-k, top-p, min-p.</summary>
+    static double[] ReferenceProbabilities(float[] logits, SamplingOptions o)
+    {
+        int n = logits.Length;
+        var scaled = logits.Select(l => l / o.Temperature).ToArray();
+        var order = Enumerable.Range(0, n).OrderByDescending(i => scaled[i]).ThenBy(i => i).ToArray();
+        int keep = o.TopK > 0 ? Math.Min(o.TopK, n) : n;
+        double max = scaled.Max();
+        var p = new double[n];
+        double sum = 0;
+        for (int r = 0; r < keep; r++) sum += p[order[r]] = Math.Exp(scaled[order[r]] - max);
+        for (int r = 0; r < keep; r++) p[order[r]] /= sum;
+        if (o.TopP < 1)
+        {
+            double c = 0;
+            int r = 0;
+            while (r < keep) { c += p[order[r++]]; if (c >= o.TopP) break; }
+            for (int q = r; q < keep; q++) p[order[q]] = 0;
+            keep = Math.Max(r, 1);
+        }
+        if (o.MinP > 0)
+            for (int r = 1; r < keep; r++) if (p[order[r]] < o.MinP * p[order[0]]) p[order[r]] = 0;
+        double t = p.Sum();
+        return p.Select(x => x / t).ToArray();
+    }
+
+    [Theory]
+    [InlineData(1000, 0, 0.9, 0.0, 1.0)]
+    [InlineData(20000, 0, 0.9, 0.0, 0.7)]
+    [InlineData(20000, 0, 0.5, 0.0, 3.0)]  // a flat row: the nucleus is thousands of tokens
+    [InlineData(20000, 0, 1.0, 0.05, 1.0)] // min-p alone
+    [InlineData(20000, 0, 0.95, 0.1, 1.0)]
+    [InlineData(20000, 40, 0.9, 0.0, 1.0)]
+    [InlineData(20000, 5000, 1.0, 0.0, 1.0)]
+    [InlineData(300, 0, 0.9, 0.02, 1.0)]
+    public void Filtering_only_the_head_of_the_row_gives_the_full_sort_distribution(int n, int topK, double topP, double minP, double temperature)
+    {
+        var rng = new Random(n + topK);
+        // Peaked rows with many exact ties (values on a coarse grid), as after logit_bias or in a quantised model.
+        var logits = Enumerable.Range(0, n).Select(_ => (float)Math.Round(rng.NextDouble() * rng.NextDouble() * 12, 1)).ToArray();
+        var o = new SamplingOptions { TopK = topK, TopP = topP, MinP = minP, Temperature = temperature };
+        var got = TokenSampler.Probabilities(logits, o);
+        var want = ReferenceProbabilities(logits, o);
+        Assert.Equal(want.Count(p => p > 0), got.Count(p => p > 0));
+        for (int i = 0; i < n; i++) Assert.True(Math.Abs(got[i] - want[i]) <= 1e-12, $"token {i}: {got[i]} vs {want[i]}");
+    }
 }
