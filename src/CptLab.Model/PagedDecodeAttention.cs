@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -110,6 +111,8 @@ public static unsafe class PagedDecodeAttention
         readonly float _scale = 1f / MathF.Sqrt(hd);
 
         /// <summary>Sequence item / nkv, kv head item % nkv: its g query heads' outputs.</summary>
+        // Fully optimised at first call: a decode step calls this only B·nkv times, too few for tiered JIT to promote it early.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Head(int item)
         {
             int b = item / nkv, h = item % nkv, g = nh / nkv, len = tables.Lengths[b];
@@ -164,6 +167,7 @@ public static unsafe class PagedDecodeAttention
     }
 
     /// <summary>Σ a[i]·b[i] over n floats, eight lanes at a time with two accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float Dot(float* a, float* b, int n)
     {
         int i = 0;
@@ -184,6 +188,7 @@ public static unsafe class PagedDecodeAttention
     }
 
     /// <summary>y[i] += w·x[i] over n floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Axpy(float w, float* x, float* y, int n)
     {
         int i = 0;
@@ -195,6 +200,7 @@ public static unsafe class PagedDecodeAttention
         for (; i < n; i++) y[i] += w * x[i];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
         Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
 }
