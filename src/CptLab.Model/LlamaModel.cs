@@ -126,7 +126,10 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
         else if (ctx.Paged is { } paged)
         {
             WritePaged(paged, k, v);
-            if (paged.ReadSlots is not null && t == 1) return _oProj.forward(PagedDecode(q, paged)).MoveToOuterDisposeScope();
+            if (paged.Tables is { } tables && t == 1)
+                return _oProj.forward(PagedDecodeAttention.InPlace(q, paged.Pool.Keys(_layer), paged.Pool.Values(_layer), tables, paged.Pool.BlockSize, _nkv).view(b, 1, -1)).MoveToOuterDisposeScope();
+            if (paged.ReadSlots is not null && t == 1)
+                return _oProj.forward(PagedDecodeAttention.Gather(q, paged.Pool.Keys(_layer), paged.Pool.Values(_layer), paged.ReadSlots, paged.Mask!, _nkv).view(b, 1, -1)).MoveToOuterDisposeScope();
             if (paged.ReadSlots is not null) (k, v, mask, cached) = (ReadPaged(paged.Pool.Keys(_layer), paged.ReadSlots), ReadPaged(paged.Pool.Values(_layer), paged.ReadSlots), paged.Mask, 1);
         }
         if (ctx.Cache is null && mask is null && UseExplicit(ctx.Kernel, x.dtype, t))
@@ -191,25 +194,6 @@ public sealed class Attention : nn.Module<Tensor, AttentionContext, Tensor>
     /// <summary>The cached positions of each row: pool (slots, nkv, hd), read slots (B, S) → (B, nkv, S, hd).</summary>
     static Tensor ReadPaged(Tensor pool, Tensor slots) =>
         pool.index_select(0, slots.flatten()).view(slots.shape[0], slots.shape[1], pool.shape[1], pool.shape[2]).transpose(1, 2);
-
-    /// <summary>
-    /// One new position per row over a ragged paged batch: softmax(q·Kᵀ/√hd + mask)·V with the query heads that share a
-    /// key/value head folded together (keys and values are not repeated per query head). q (B, nh, 1, hd) → (B, 1, nh·hd).
-    /// </summary>
-    Tensor PagedDecode(Tensor q, PagedAttention paged)
-    {
-        long b = q.shape[0];
-        int g = _nh / _nkv;
-        var slots = paged.ReadSlots!;
-        long s = slots.shape[1];
-        var flat = slots.flatten();
-        var keys = paged.Pool.Keys(_layer).index_select(0, flat).view(b, s, _nkv, _hd).permute(0, 2, 3, 1); // (B, nkv, hd, S)
-        var values = paged.Pool.Values(_layer).index_select(0, flat).view(b, s, _nkv, _hd).transpose(1, 2); // (B, nkv, S, hd)
-        var scores = q.reshape(b, _nkv, g, _hd).matmul(keys).mul_(1.0 / Math.Sqrt(_hd));                   // (B, nkv, g, S)
-        scores.masked_fill_(paged.Mask!.logical_not(), double.NegativeInfinity);                           // mask (B, 1, 1, S)
-        var weights = scores.softmax(-1, ScalarType.Float32).to(q.dtype);
-        return weights.matmul(values).reshape(b, 1, _nh * _hd);                                            // (B, nkv, g, hd) → (B, 1, C)
-    }
 
     /// <summary>(T, cached + T) booleans, true where new position i may attend to position j: j ≤ cached + i.</summary>
     public static Tensor CausalMask(long t, long cached, Device device) =>
@@ -473,15 +457,44 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
         int b = sequences.Count;
         if (ids.Length != b) throw new ArgumentException($"one token per sequence: {ids.Length} tokens for {b} sequences");
         var device = _model.EmbedTokens.device;
+        var pool = sequences[0].Pool;
+        bool inPlace = DecodePath switch
+        {
+            PagedDecodePath.InPlace => true,
+            PagedDecodePath.Gather => false,
+            _ => pool.Dtype == ScalarType.Float32 && Dtype == ScalarType.Float32 && device.type == DeviceType.CPU,
+        };
+        var paged = inPlace ? InPlaceDecode(sequences, device) : GatherDecode(sequences, device);
+        var positions = sequences.Select(s => (long)s.Length).ToArray();
+        var h = _model.ForwardPaged(tensor(ToLong(ids), device: device).unsqueeze(1), tensor(positions, device: device).unsqueeze(1), paged)[.., 0]; // (B, C)
+        foreach (var s in sequences) s.Advance(1);
+        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h);     // (B, V)
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Which decode attention <see cref="DecodePaged"/> runs. Auto: the in-place kernel for float32 pools and models on the
+    /// CPU (measured faster at every length, bench/RESULTS.md), else the gather path (bf16 pools always gather).
+    /// </summary>
+    public PagedDecodePath DecodePath { get; set; }
+
+    static PagedAttention InPlaceDecode(IReadOnlyList<PagedSequence> sequences, Device device) =>
+        new(sequences[0].Pool, tensor(sequences.Select(s => s.Slot(s.Length)).ToArray(), device: device), null, null)
+        {
+            Tables = PagedBlockTables.ForDecode(sequences),
+        };
+
+    /// <summary>Read slots (B, S_max) padded with slot 0 of the reserved block, and the mask (B, 1, 1, S_max) hiding the padding.</summary>
+    static PagedAttention GatherDecode(IReadOnlyList<PagedSequence> sequences, Device device)
+    {
+        int b = sequences.Count;
         int longest = sequences.Max(s => s.Length) + 1;
         var write = new long[b];
         var read = new long[b * longest];                                                         // padding: slot 0 (reserved, zero)
         var valid = new bool[b * longest];
-        var positions = new long[b];
         for (int i = 0; i < b; i++)
         {
             var s = sequences[i];
-            positions[i] = s.Length;
             write[i] = s.Slot(s.Length);
             for (int p = 0; p <= s.Length; p++)
             {
@@ -489,12 +502,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
                 valid[i * longest + p] = true;
             }
         }
-        var paged = new PagedAttention(sequences[0].Pool, tensor(write, device: device),
+        return new PagedAttention(sequences[0].Pool, tensor(write, device: device),
             tensor(read, device: device).view(b, longest), tensor(valid, device: device).view(b, 1, 1, longest));
-        var h = _model.ForwardPaged(tensor(ToLong(ids), device: device).unsqueeze(1), tensor(positions, device: device).unsqueeze(1), paged)[.., 0]; // (B, C)
-        foreach (var s in sequences) s.Advance(1);
-        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h);     // (B, V)
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     static long[] ToLong(ReadOnlySpan<int> ids)

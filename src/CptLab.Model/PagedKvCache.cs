@@ -124,6 +124,10 @@ public sealed class PagedSequence(KvBlockPool pool)
 /// <summary>
 /// What attention needs to run over a paged cache for one forward pass: the slots the new positions are written to, and —
 /// when the new positions attend to positions cached before — the slots to read per row (padded with slot 0 of the reserved
-/// block) with a mask that hides the padding and the future.
+/// block) with a mask that hides the padding and the future. A decode step (one new position per row) carries either
+/// those (the gather path) or <see cref="Tables"/>, the block tables the in-place kernel walks (<see cref="PagedDecodeAttention"/>).
 /// </summary>
-public sealed record PagedAttention(KvBlockPool Pool, Tensor WriteSlots, Tensor? ReadSlots, Tensor? Mask);
+public sealed record PagedAttention(KvBlockPool Pool, Tensor WriteSlots, Tensor? ReadSlots, Tensor? Mask)
+{
+    public PagedBlockTables? Tables { get; init; }
+}
