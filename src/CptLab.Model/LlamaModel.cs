@@ -462,7 +462,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
         {
             PagedDecodePath.InPlace => true,
             PagedDecodePath.Gather => false,
-            _ => pool.Dtype == ScalarType.Float32 && Dtype == ScalarType.Float32 && device.type == DeviceType.CPU,
+            _ => pool.Dtype is ScalarType.Float32 or ScalarType.BFloat16 && device.type == DeviceType.CPU,
         };
         var paged = inPlace ? InPlaceDecode(sequences, device) : GatherDecode(sequences, device);
         var positions = sequences.Select(s => (long)s.Length).ToArray();
@@ -473,8 +473,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
     }
 
     /// <summary>
-    /// Which decode attention <see cref="DecodePaged"/> runs. Auto: the in-place kernel for float32 pools and models on the
-    /// CPU (measured faster at every length, bench/RESULTS.md), else the gather path (bf16 pools always gather).
+    /// Which decode attention <see cref="DecodePaged"/> runs. Auto: the in-place kernel for float32 and bf16 pools on the CPU
+    /// (float32 measured faster at every length, bench/RESULTS.md; bf16 rows are widened to float32 as they are read), else
+    /// the gather path.
     /// </summary>
     public PagedDecodePath DecodePath { get; set; }
 

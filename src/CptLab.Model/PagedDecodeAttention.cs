@@ -14,7 +14,7 @@ namespace CptLab.Model;
 //  - Gather: index_select every sequence's keys and values into (B, nkv, S_max, hd) copies, padded and masked, then two
 //    batched matmuls. Simple, LibTorch's kernels, but it copies the whole cache of the batch every step of every layer.
 //  - InPlace: a managed SIMD kernel that walks each sequence's block table and reads the pool where it lies (issue 14's
-//    "one decode step for N sequences does not copy the caches"). float32 pools only; bf16 pools take the gather path.
+//    "one decode step for N sequences does not copy the caches"). float32 pools in place; bf16 pools widened to float32 a row at a time as they are read.
 // Legend: B batch, nh query heads, nkv key/value heads, g = nh/nkv query heads per kv head, hd head dim, S positions,
 // bs block size. The pool is slot-major (slots, nkv, hd): position p of a sequence is slot table[p / bs]·bs + p % bs.
 
@@ -75,8 +75,9 @@ public static unsafe class PagedDecodeAttention
     public static Tensor InPlace(Tensor q, Tensor poolKeys, Tensor poolValues, PagedBlockTables tables, int blockSize, int nkv, int? threads = null)
     {
         int b = (int)q.shape[0], nh = (int)q.shape[1], hd = (int)q.shape[3];
-        if (q.dtype != ScalarType.Float32 || poolKeys.dtype != ScalarType.Float32 || poolValues.dtype != ScalarType.Float32)
-            throw new ArgumentException($"the in-place paged decode kernel reads float32 only (q {q.dtype}, pool {poolKeys.dtype}); use PagedDecodePath.Gather for other dtypes");
+        var dtype = poolKeys.dtype;
+        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16) || poolValues.dtype != dtype)
+            throw new ArgumentException($"the in-place paged decode kernel reads float32 or bfloat16 pools (keys {poolKeys.dtype}, values {poolValues.dtype}); use PagedDecodePath.Gather for other dtypes");
         if (!poolKeys.is_contiguous() || !poolValues.is_contiguous() || poolKeys.device_type != DeviceType.CPU)
             throw new ArgumentException("the in-place paged decode kernel needs contiguous CPU pool tensors");
         if (poolKeys.shape[1] != nkv || poolKeys.shape[2] != hd || nh % nkv != 0)
@@ -86,9 +87,11 @@ public static unsafe class PagedDecodeAttention
         foreach (var block in tables.Blocks)
             if ((long)block * blockSize >= slots || block < 0) throw new ArgumentException($"block {block} is outside the pool ({slots / blockSize} blocks)");
 
-        var qc = q.reshape(b, nh, hd).contiguous();                                                   // (B, nh, hd)
+        // bf16 keys and values are widened to float32 a row at a time (bf16 is float32's top half); queries, scores, softmax
+        // and the output are float32, as the gather path's softmax.
+        var qc = q.reshape(b, nh, hd).to(ScalarType.Float32).contiguous();                          // (B, nh, hd)
         var output = empty([b, nh * hd], ScalarType.Float32, q.device);                              // (B, nh·hd)
-        var job = new Job((float*)Data(qc), (float*)Data(poolKeys), (float*)Data(poolValues), (float*)Data(output),
+        var job = new Job((float*)Data(qc), (void*)Data(poolKeys), (void*)Data(poolValues), dtype == ScalarType.BFloat16, (float*)Data(output),
             tables, blockSize, nh, nkv, hd);
         int items = b * nkv;
         int workers = Math.Min(threads ?? get_num_threads(), items);
@@ -97,7 +100,7 @@ public static unsafe class PagedDecodeAttention
         else
             Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = workers }, job.Head);
         GC.KeepAlive(qc);
-        return output;
+        return q.dtype == ScalarType.Float32 ? output : output.to(q.dtype);
     }
 
     /// <summary>The raw storage of a CPU tensor (no 2 GB limit, unlike TorchSharp's Span-returning accessors).</summary>
@@ -106,7 +109,7 @@ public static unsafe class PagedDecodeAttention
     [DllImport("LibTorchSharp")]
     static extern nint THSTensor_data(nint handle);
 
-    sealed class Job(float* q, float* keys, float* values, float* output, PagedBlockTables tables, int blockSize, int nh, int nkv, int hd)
+    sealed class Job(float* q, void* keys, void* values, bool bf16, float* output, PagedBlockTables tables, int blockSize, int nh, int nkv, int hd)
     {
         readonly float _scale = 1f / MathF.Sqrt(hd);
 
@@ -124,6 +127,7 @@ public static unsafe class PagedDecodeAttention
                 float* y = output + ((long)b * nh + h * g) * hd;                                     // (g, hd)
                 long rowStride = (long)nkv * hd;                                                     // one slot
                 int row = b * tables.Stride;
+                float* wide = stackalloc float[bf16 ? hd : 0];                                       // one bf16 row as float32
 
                 // Scores q·k/√hd, a block at a time so the slot of each position needs no division.
                 for (int p0 = 0, blk = 0; p0 < len; p0 += blockSize, blk++)
@@ -132,7 +136,7 @@ public static unsafe class PagedDecodeAttention
                     int n = Math.Min(blockSize, len - p0);
                     for (int i = 0; i < n; i++)
                     {
-                        float* k = keys + (slot0 + i) * rowStride + (long)h * hd;
+                        float* k = Row(keys, (slot0 + i) * rowStride + (long)h * hd, wide);
                         for (int j = 0; j < g; j++) scores[j * len + p0 + i] = Dot(qh + j * hd, k, hd) * _scale;
                     }
                 }
@@ -153,7 +157,7 @@ public static unsafe class PagedDecodeAttention
                     int n = Math.Min(blockSize, len - p0);
                     for (int i = 0; i < n; i++)
                     {
-                        float* v = values + (slot0 + i) * rowStride + (long)h * hd;
+                        float* v = Row(values, (slot0 + i) * rowStride + (long)h * hd, wide);
                         for (int j = 0; j < g; j++) Axpy(scores[j * len + p0 + i], v, y + j * hd, hd);
                     }
                 }
@@ -164,6 +168,30 @@ public static unsafe class PagedDecodeAttention
                 ArrayPool<float>.Shared.Return(rented);
             }
         }
+
+        /// <summary>The hd values at element <paramref name="at"/>: in place for float32, widened into <paramref name="wide"/> for bf16.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        float* Row(void* pool, long at, float* wide)
+        {
+            if (!bf16) return (float*)pool + at;
+            Widen((ushort*)pool + at, wide, hd);
+            return wide;
+        }
+    }
+
+    /// <summary>bf16 → float32: each value's 16 bits become the top half of a float32 (exact).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Widen(ushort* x, float* y, int n)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 16 <= n; i += 16)
+            {
+                var packed = Vector256.Load(x + i);
+                Vector256.Store(Vector256.ShiftLeft(Vector256.WidenLower(packed), 16).AsSingle(), y + i);
+                Vector256.Store(Vector256.ShiftLeft(Vector256.WidenUpper(packed), 16).AsSingle(), y + i + 8);
+            }
+        for (; i < n; i++) y[i] = BitConverter.Int32BitsToSingle(x[i] << 16);
     }
 
     /// <summary>Σ a[i]·b[i] over n floats, eight lanes at a time with two accumulators.</summary>

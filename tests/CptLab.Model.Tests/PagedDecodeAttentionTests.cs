@@ -122,8 +122,8 @@ public class PagedDecodeAttentionTests
 
     [Theory]
     [InlineData(ScalarType.Float32, PagedDecodePath.InPlace)]
-    [InlineData(ScalarType.BFloat16, PagedDecodePath.Gather)]
-    public void Auto_takes_the_in_place_kernel_for_float32_and_the_gather_path_for_bf16(ScalarType dtype, PagedDecodePath expected)
+    [InlineData(ScalarType.BFloat16, PagedDecodePath.InPlace)]
+    public void Auto_takes_the_in_place_kernel_for_float32_and_bf16(ScalarType dtype, PagedDecodePath expected)
     {
         TorchRuntime.Initialise();
         using var _ = no_grad();
@@ -140,24 +140,59 @@ public class PagedDecodeAttentionTests
         using var auto = Decode(PagedDecodePath.Auto);
         using var chosen = Decode(expected);
         Assert.True(auto.eq(chosen).all().item<bool>(), $"Auto should run {expected} for {dtype}");
-        if (dtype == ScalarType.Float32)
-        {
-            using var other = Decode(PagedDecodePath.Gather);
-            Assert.False(auto.eq(other).all().item<bool>(), "the two paths differ in summation order, so equality above identifies the path");
-        }
+        using var other = Decode(PagedDecodePath.Gather);
+        Assert.False(auto.eq(other).all().item<bool>(), "the two paths differ in summation order, so equality above identifies the path");
     }
 
     [Fact]
-    public void The_in_place_kernel_refuses_a_bf16_pool_with_the_fix()
+    public void On_a_bf16_pool_the_kernel_computes_in_float32_what_it_computes_on_the_same_values_in_float32()
     {
         TorchRuntime.Initialise();
+        using var scope = NewDisposeScope();
         using var _ = no_grad();
-        using var model = TestModels.Random(TestModels.Tiny(), dtype: ScalarType.BFloat16);
-        using var pool = new KvBlockPool(model.Config, 8, 4, ScalarType.BFloat16);
+        var config = Shape(8, 4, 40); // head dim 40: two 16-wide vectors and a scalar tail in the widening
+        const int blockSize = 4;
+        int[] lengths = [1, 4, 5, 11, 30];
+        using var pool16 = new KvBlockPool(config, 20, blockSize, ScalarType.BFloat16);
+        using var pool32 = new KvBlockPool(config, 20, blockSize, ScalarType.Float32);
+        var gen = new TorchSharp.torch.Generator(5);
+        pool16.Keys(0).copy_(randn(pool16.Keys(0).shape, generator: gen));
+        pool16.Values(0).copy_(randn(pool16.Values(0).shape, generator: gen));
+        pool32.Keys(0).copy_(pool16.Keys(0));   // exactly the bf16 values, in float32
+        pool32.Values(0).copy_(pool16.Values(0));
+        var seqs = lengths.Select(_ => new PagedSequence(pool16)).ToArray();
+        for (int i = 0; i < seqs.Length; i++) Assert.True(seqs[i].Reserve(lengths[i]));
+        int stride = seqs.Max(x => x.Blocks.Count), longest = lengths.Max();
+        var table = new int[seqs.Length * stride];
+        var read = new long[seqs.Length * longest];
+        var valid = new bool[seqs.Length * longest];
+        for (int i = 0; i < seqs.Length; i++)
+        {
+            for (int j = 0; j < seqs[i].Blocks.Count; j++) table[i * stride + j] = seqs[i].Blocks[j];
+            for (int p = 0; p < lengths[i]; p++) (read[i * longest + p], valid[i * longest + p]) = (seqs[i].Slot(p), true);
+        }
+        var tables = new PagedBlockTables(table, lengths, stride);
+        var q = (randn([seqs.Length, 8, 1, 40], generator: gen) * 2.0).to(ScalarType.BFloat16);
+        var bf16 = PagedDecodeAttention.InPlace(q, pool16.Keys(0), pool16.Values(0), tables, blockSize, 4);
+        Assert.Equal(ScalarType.BFloat16, bf16.dtype);
+        var f32 = PagedDecodeAttention.InPlace(q.to(ScalarType.Float32), pool32.Keys(0), pool32.Values(0), tables, blockSize, 4).to(ScalarType.BFloat16);
+        Assert.True(bf16.eq(f32).all().item<bool>(), "widening bf16 to float32 is exact, so the two must agree bit for bit");
+        // And the bf16 gather path (bf16 matmuls) agrees to bf16's precision.
+        var gather = PagedDecodeAttention.Gather(q, pool16.Keys(0), pool16.Values(0), tensor(read).view(seqs.Length, longest), tensor(valid).view(seqs.Length, 1, 1, longest), 4).to(ScalarType.Float32);
+        double diff = (bf16.to(ScalarType.Float32) - gather).abs().max().item<float>();
+        Assert.True(diff <= 2e-2 * gather.abs().max().item<float>(), $"bf16 kernel vs bf16 gather: max diff {diff:E2}");
+    }
+
+    [Fact]
+    public void The_in_place_kernel_refuses_a_float16_pool_with_the_fix()
+    {
+        TorchRuntime.Initialise();
+        using var scope = NewDisposeScope();
+        var config = Shape(8, 4, 16);
+        using var pool = new KvBlockPool(config, 8, 4, ScalarType.Float16);
         var seq = new PagedSequence(pool);
         Assert.True(seq.Reserve(1));
-        model.DecodePath = PagedDecodePath.InPlace;
-        var error = Assert.Throws<ArgumentException>(() => model.DecodePaged([seq], [3]));
+        var error = Assert.Throws<ArgumentException>(() => PagedDecodeAttention.InPlace(zeros(1, 8, 1, 16, ScalarType.Float16), pool.Keys(0), pool.Values(0), new PagedBlockTables([seq.Blocks[0]], [1], 1), 4, 4));
         Assert.Contains("PagedDecodePath.Gather", error.Message);
     }
 }
