@@ -16,6 +16,21 @@ public class PagedDecodeAttentionTests
         Assert.True(diff <= 1e-5 * scale, $"{where}: max diff {diff:E2} (scale {scale:F2})");
     }
 
+    /// <summary>Both paths' inputs for sequences of these lengths: the block tables, and the read slots (B, S) with their mask (B, 1, 1, S).</summary>
+    static (PagedBlockTables Tables, Tensor ReadSlots, Tensor Mask) Layout(PagedSequence[] seqs, int[] lengths)
+    {
+        int stride = seqs.Max(x => x.Blocks.Count), longest = lengths.Max();
+        var table = new int[seqs.Length * stride];
+        var read = new long[seqs.Length * longest];
+        var valid = new bool[seqs.Length * longest];
+        for (int i = 0; i < seqs.Length; i++)
+        {
+            for (int j = 0; j < seqs[i].Blocks.Count; j++) table[i * stride + j] = seqs[i].Blocks[j];
+            for (int p = 0; p < lengths[i]; p++) (read[i * longest + p], valid[i * longest + p]) = (seqs[i].Slot(p), true);
+        }
+        return (new PagedBlockTables(table, lengths, stride), tensor(read).view(seqs.Length, longest), tensor(valid).view(seqs.Length, 1, 1, longest));
+    }
+
     static LlamaConfig Shape(int heads, int kvHeads, int headDim) => TestModels.Tiny() with
     {
         NumHiddenLayers = 1, NumAttentionHeads = heads, NumKeyValueHeads = kvHeads, HeadDim = headDim, HiddenSize = heads * headDim,
@@ -46,19 +61,9 @@ public class PagedDecodeAttentionTests
                 if (seqs[i].Blocks.Count < pool.BlocksFor(lengths[i])) Assert.True(seqs[i].Reserve((seqs[i].Blocks.Count + 1) * blockSize - seqs[i].Length));
         if (blockSize > 1) Assert.Contains(seqs[3].Blocks, b => b > seqs[4].Blocks[0]);
 
-        int stride = seqs.Max(s => s.Blocks.Count), longest = lengths.Max();
-        var table = new int[seqs.Length * stride];
-        var read = new long[seqs.Length * longest];
-        var valid = new bool[seqs.Length * longest];
-        for (int i = 0; i < seqs.Length; i++)
-        {
-            for (int j = 0; j < seqs[i].Blocks.Count; j++) table[i * stride + j] = seqs[i].Blocks[j];
-            for (int p = 0; p < lengths[i]; p++) (read[i * longest + p], valid[i * longest + p]) = (seqs[i].Slot(p), true);
-        }
-        var tables = new PagedBlockTables(table, lengths, stride);
+        var (tables, readSlots, mask) = Layout(seqs, lengths);
         var q = randn([seqs.Length, heads, 1, headDim], generator: gen) * 2.0;                       // (B, nh, 1, hd): peaked softmaxes too
-        var want = PagedDecodeAttention.Gather(q, pool.Keys(0), pool.Values(0),
-            tensor(read).view(seqs.Length, longest), tensor(valid).view(seqs.Length, 1, 1, longest), kvHeads);
+        var want = PagedDecodeAttention.Gather(q, pool.Keys(0), pool.Values(0), readSlots, mask, kvHeads);
         var one = PagedDecodeAttention.InPlace(q, pool.Keys(0), pool.Values(0), tables, blockSize, kvHeads, threads: 1);
         var many = PagedDecodeAttention.InPlace(q, pool.Keys(0), pool.Values(0), tables, blockSize, kvHeads, threads: 3);
         Assert.Equal(want.shape, one.shape);
@@ -162,23 +167,14 @@ public class PagedDecodeAttentionTests
         pool32.Values(0).copy_(pool16.Values(0));
         var seqs = lengths.Select(_ => new PagedSequence(pool16)).ToArray();
         for (int i = 0; i < seqs.Length; i++) Assert.True(seqs[i].Reserve(lengths[i]));
-        int stride = seqs.Max(x => x.Blocks.Count), longest = lengths.Max();
-        var table = new int[seqs.Length * stride];
-        var read = new long[seqs.Length * longest];
-        var valid = new bool[seqs.Length * longest];
-        for (int i = 0; i < seqs.Length; i++)
-        {
-            for (int j = 0; j < seqs[i].Blocks.Count; j++) table[i * stride + j] = seqs[i].Blocks[j];
-            for (int p = 0; p < lengths[i]; p++) (read[i * longest + p], valid[i * longest + p]) = (seqs[i].Slot(p), true);
-        }
-        var tables = new PagedBlockTables(table, lengths, stride);
+        var (tables, readSlots, mask) = Layout(seqs, lengths);
         var q = (randn([seqs.Length, 8, 1, 40], generator: gen) * 2.0).to(ScalarType.BFloat16);
         var bf16 = PagedDecodeAttention.InPlace(q, pool16.Keys(0), pool16.Values(0), tables, blockSize, 4);
         Assert.Equal(ScalarType.BFloat16, bf16.dtype);
         var f32 = PagedDecodeAttention.InPlace(q.to(ScalarType.Float32), pool32.Keys(0), pool32.Values(0), tables, blockSize, 4).to(ScalarType.BFloat16);
         Assert.True(bf16.eq(f32).all().item<bool>(), "widening bf16 to float32 is exact, so the two must agree bit for bit");
         // And the bf16 gather path (bf16 matmuls) agrees to bf16's precision.
-        var gather = PagedDecodeAttention.Gather(q, pool16.Keys(0), pool16.Values(0), tensor(read).view(seqs.Length, longest), tensor(valid).view(seqs.Length, 1, 1, longest), 4).to(ScalarType.Float32);
+        var gather = PagedDecodeAttention.Gather(q, pool16.Keys(0), pool16.Values(0), readSlots, mask, 4).to(ScalarType.Float32);
         double diff = (bf16.to(ScalarType.Float32) - gather).abs().max().item<float>();
         Assert.True(diff <= 2e-2 * gather.abs().max().item<float>(), $"bf16 kernel vs bf16 gather: max diff {diff:E2}");
     }
