@@ -375,8 +375,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = _model.forward(ids, cache);                                             // (B, T, C)
-        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h); // (B, T, V)
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return Logits(h).MoveToOuterDisposeScope();                                            // (B, T, V)
     }
 
     /// <summary>
@@ -405,8 +404,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
         var h = _model.ForwardPaged(idTensor, positions, new PagedAttention(sequence.Pool, tensor(write, device: device), read, mask))[0]; // (T, C)
         sequence.Advance(t);
         if (!allPositions) h = h.narrow(0, t - 1, 1);
-        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h);     // (T or 1, V)
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return Logits(h).MoveToOuterDisposeScope();                                            // (T or 1, V)
     }
 
     /// <summary>
@@ -442,13 +440,12 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
             new PagedAttention(sequences[0].Pool, tensor(write, device: device), null, null), mask)[0]; // (ΣT, C)
         for (int i = 0; i < prompts.Count; i++) sequences[i].Advance(prompts[i].Length);
         h = h.index_select(0, tensor(last, device: device));                                      // (n, C)
-        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h);     // (n, V)
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return Logits(h).MoveToOuterDisposeScope();                                            // (n, V)
     }
 
     /// <summary>
     /// Continuous batching's decode step over the paged cache: one new token per sequence, each at its own length (a ragged
-    /// batch, padded to the longest with the pool's reserved block and masked) → float32 logits (B, V). Each sequence must have
+    /// batch; attention as <see cref="DecodePath"/> chooses) → float32 logits (B, V). Each sequence must have
     /// reserved the block for its new position; each advances by one.
     /// </summary>
     public Tensor DecodePaged(IReadOnlyList<PagedSequence> sequences, ReadOnlySpan<int> ids)
@@ -468,8 +465,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
         var positions = sequences.Select(s => (long)s.Length).ToArray();
         var h = _model.ForwardPaged(tensor(ToLong(ids), device: device).unsqueeze(1), tensor(positions, device: device).unsqueeze(1), paged)[.., 0]; // (B, C)
         foreach (var s in sequences) s.Advance(1);
-        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h);     // (B, V)
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return Logits(h).MoveToOuterDisposeScope();                                            // (B, V)
     }
 
     /// <summary>
@@ -519,9 +515,11 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, KvCache?, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = _model.ForwardPacked(ids, layout);                                            // (B, T, C)
-        var logits = _lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h); // (B, T, V)
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return Logits(h).MoveToOuterDisposeScope();                                            // (B, T, V)
     }
+
+    /// <summary>The LM head on final hidden states (…, C) → float32 logits (…, V).</summary>
+    Tensor Logits(Tensor h) => (_lmHead is null ? F.linear(h, _model.EmbedTokens) : _lmHead.forward(h)).to(ScalarType.Float32);
 
     /// <summary>Hidden states only (B, T, C), for losses that chunk the LM head themselves.</summary>
     public Tensor Hidden(Tensor ids) => _model.forward(ids, null);

@@ -45,7 +45,7 @@ public sealed record PagedBlockTables(int[] Blocks, int[] Lengths, int Stride)
     }
 }
 
-/// <summary>Which decode attention <see cref="LlamaForCausalLM.DecodePaged"/> runs; Auto picks InPlace for float32 pools.</summary>
+/// <summary>Which decode attention <see cref="LlamaForCausalLM.DecodePaged"/> runs; Auto picks InPlace for float32 and bf16 pools on the CPU.</summary>
 public enum PagedDecodePath { Auto, Gather, InPlace }
 
 public static unsafe class PagedDecodeAttention

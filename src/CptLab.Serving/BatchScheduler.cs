@@ -297,9 +297,7 @@ public sealed class BatchScheduler : IDisposable
             }
             catch (Exception e)
             {
-                _running.Remove(s);
-                Metrics.SequenceFailed();
-                Finish(s, new SequenceFailed($"prefill failed: {e.Message}"));
+                Fail(s, $"prefill failed: {e.Message}");
             }
         }
         if (packed.Count > 0) PrefillPacked(packed, emitted);
@@ -321,9 +319,7 @@ public sealed class BatchScheduler : IDisposable
         {
             foreach (var s in packed)
             {
-                _running.Remove(s);
-                Metrics.SequenceFailed();
-                Finish(s, new SequenceFailed($"prefill failed: {e.Message}"));
+                Fail(s, $"prefill failed: {e.Message}");
             }
             return;
         }
@@ -424,9 +420,7 @@ public sealed class BatchScheduler : IDisposable
         {
             foreach (var s in batch)
             {
-                _running.Remove(s);
-                Metrics.SequenceFailed();
-                Finish(s, new SequenceFailed($"decode step failed: {e.Message}"));
+                Fail(s, $"decode step failed: {e.Message}");
             }
             Volatile.Write(ref Metrics.Running, _running.Count);
             return;
@@ -448,9 +442,7 @@ public sealed class BatchScheduler : IDisposable
             var victim = _running[^1];
             if (victim == s && _running.Count == 1)
             {
-                _running.Remove(s);
-                Metrics.SequenceFailed();
-                Finish(s, new SequenceFailed($"the sequence ({s.Paged.Length + 1} tokens) has outgrown the server's KV cache of {_pool!.CapacityTokens:N0} tokens; restart the server with more --kv-cache-memory"));
+                Fail(s, $"the sequence ({s.Paged.Length + 1} tokens) has outgrown the server's KV cache of {_pool!.CapacityTokens:N0} tokens; restart the server with more --kv-cache-memory");
                 return false;
             }
             Preempt(victim);
@@ -535,6 +527,14 @@ public sealed class BatchScheduler : IDisposable
             if (best.Count > k) best.RemoveAt(k);
         }
         return [.. best];
+    }
+
+    /// <summary>Takes a running sequence out of the batch as failed, telling its client why.</summary>
+    void Fail(Sequence s, string message)
+    {
+        _running.Remove(s);
+        Metrics.SequenceFailed();
+        Finish(s, new SequenceFailed(message));
     }
 
     /// <summary>Releases a sequence's blocks and closes its channel, after writing <paramref name="last"/> if any.</summary>

@@ -26,8 +26,6 @@ public sealed class LogitPenalties
     /// <summary>The request's logit_bias, frequency and presence penalties.</summary>
     public LogitPenalties(SequenceRequest request) : this(request.FrequencyPenalty, request.PresencePenalty, request.LogitBias) { }
 
-    public static LogitPenalties For(SequenceRequest request) => new(request);
-
     public bool IsOff => _frequency == 0 && _presence == 0 && _bias.Length == 0;
 
     public void Apply(Span<float> logits)

@@ -80,7 +80,7 @@ public class LogitBiasTests(SharedServer shared)
         {
             FrequencyPenalty = 0.5, PresencePenalty = 1.0, LogitBias = new Dictionary<int, float> { [1] = 3f, [2] = -100f },
         };
-        var p = LogitPenalties.For(request);
+        var p = new LogitPenalties(request);
         p.Record(1);
         p.Record(1);
         var row = new float[] { 0, 10, 10, 10 };
