@@ -27,6 +27,8 @@ public sealed record FitOptions
     public bool Nonparametric { get; init; } = true;
     /// <summary>Posterior draws of the Gaussian-process surfaces for the nonparametric interval.</summary>
     public int NonparametricDraws { get; init; } = 400;
+    /// <summary>The Gaussian process's kernel (the nonparametric interval and the adaptive design's surrogate).</summary>
+    public GpKernel GaussianProcessKernel { get; init; } = GpKernel.Matern52;
 }
 
 public sealed record Interval(double Lo, double Hi)
@@ -55,13 +57,13 @@ public sealed record OptimumSummary(
 /// <summary>
 /// The Gaussian-process check (<see cref="FitOptions.Nonparametric"/>): the optimum of its posterior mean surface,
 /// the percentile intervals of the optimum over its posterior draws, and each language's hyper-parameters
-/// (signal and noise standard deviations of the log-loss, length-scales as fractions of the swept ranges).
+/// (signal and noise standard deviations of the log-loss, length-scales as fractions of the swept ranges, the kernel; null in a fit.json written before the kernel was recorded, when it was squared_exponential).
 /// </summary>
 public sealed record NonparametricSummary(
     double Almr, double Log10Lr, Interval? AlmrInterval, Interval? Log10LrInterval, int Draws, int InfeasibleDraws,
     IReadOnlyDictionary<string, GaussianProcessParameters> Languages);
 
-public sealed record GaussianProcessParameters(double SignalSd, double NoiseSd, double LengthAlmr, double LengthLog10Lr);
+public sealed record GaussianProcessParameters(double SignalSd, double NoiseSd, double LengthAlmr, double LengthLog10Lr, string? Kernel = null);
 
 /// <summary>How the reported intervals were made, and which models contributed to them.</summary>
 public sealed record UncertaintySummary(string Method, IReadOnlyList<string> Contributors, bool AlmrWidened, bool LrWidened);

@@ -234,11 +234,11 @@ public static class LawFitter
         Interval almrRange, Interval xRange, SweepResults sweep)
     {
         var result = NonparametricOptimum.Compute(target, original, options.Objective, originalBase, almrRange, xRange,
-            options.NonparametricDraws, options.Seed);
+            options.NonparametricDraws, options.Seed, options.GaussianProcessKernel);
         if (result is null || result.Almr.Length < 2) return null;
         var (lo, hi) = ((1 - options.Confidence) / 2, 1 - (1 - options.Confidence) / 2);
         Interval? Q(double[] s) => s.Length >= 2 ? new Interval(SurfaceSearch.Quantile(s, lo), SurfaceSearch.Quantile(s, hi)) : null;
-        GaussianProcessParameters P(GaussianProcessSurface g) => new(g.SignalSd, g.NoiseSd, g.LengthAlmr, g.LengthLr);
+        GaussianProcessParameters P(GaussianProcessSurface g) => new(g.SignalSd, g.NoiseSd, g.LengthAlmr, g.LengthLr, GpKernels.Name(g.Kernel));
         return new NonparametricSummary(result.MeanAlmr, result.MeanLog10Lr, Q(result.Almr), Q(result.Log10Lr),
             options.NonparametricDraws, result.Infeasible,
             new Dictionary<string, GaussianProcessParameters> { [sweep.TargetLanguage] = P(result.Target), [sweep.OriginalLanguage] = P(result.Original) });

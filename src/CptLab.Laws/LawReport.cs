@@ -48,7 +48,7 @@ public static class LawReport
             md.Append($"How sure: {u.Method}. Contributors: {string.Join(", ", u.Contributors)}.");
             md.Append($" The law alone: ALMR {Iv(s.Optimum.LawAlmrInterval, P)}, log10 lr {Iv(s.Optimum.LawLog10LrInterval, P)}");
             if (s.Optimum.Nonparametric is { } gp)
-                md.Append($"; the Gaussian process: ALMR {Iv(gp.AlmrInterval, P)}, log10 lr {Iv(gp.Log10LrInterval, P)} (optimum of its mean ALMR {P(gp.Almr)}, log10 lr {P(gp.Log10Lr)})");
+                md.Append($"; the Gaussian process{(gp.Languages.Values.FirstOrDefault()?.Kernel is { } kernel ? $" ({kernel} kernel)" : "")}: ALMR {Iv(gp.AlmrInterval, P)}, log10 lr {Iv(gp.Log10LrInterval, P)} (optimum of its mean ALMR {P(gp.Almr)}, log10 lr {P(gp.Log10Lr)})");
             md.Append($". Widened where they disagree: ALMR {(u.AlmrWidened ? "yes" : "no")}, LR {(u.LrWidened ? "yes" : "no")}.\n\n");
         }
 

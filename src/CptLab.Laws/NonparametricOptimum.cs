@@ -14,10 +14,10 @@ internal static class NonparametricOptimum
 
     /// <summary>Null when either language has too few runs for the process.</summary>
     public static Result? Compute(Obs[] target, Obs[] original, Objective objective, double originalBase,
-        Interval almrRange, Interval xRange, int draws, int seed, int almrNodes = 31, int lrNodes = 21)
+        Interval almrRange, Interval xRange, int draws, int seed, GpKernel kernel = GpKernel.Matern52, int almrNodes = 31, int lrNodes = 21)
     {
-        if (GaussianProcessSurface.Fit(target, almrRange, xRange) is not { } gt
-            || GaussianProcessSurface.Fit(original, almrRange, xRange) is not { } go) return null;
+        if (GaussianProcessSurface.Fit(target, almrRange, xRange, kernel) is not { } gt
+            || GaussianProcessSurface.Fit(original, almrRange, xRange, kernel) is not { } go) return null;
         if (almrRange.Width <= 0) almrNodes = 1;
         if (xRange.Width <= 0) lrNodes = 1;
         var rs = Enumerable.Range(0, almrNodes).Select(i => almrRange.Lo + almrRange.Width * i / Math.Max(1, almrNodes - 1)).ToArray();

@@ -44,8 +44,9 @@ namespace CptLab.Sweep;
 /// max_attempts: 3                       # a run killed by a signal is resumed this many times in all
 /// keep_models: false                    # keep each run's checkpoints and final model once recorded
 /// adaptive: {enabled: false, min_runs: 18, stop_probability: 0.05, max_runs: 0,
-///            law_interval_stop: false, almr_tolerance: 0.05, log10_lr_tolerance: 0.1, min_residual_dof: 5}
-/// fit: {bootstrap: 200, seed: 0, starts: 12, max_forgetting: 0.05, extrapolate_to_tokens: 0}
+///            law_interval_stop: false, almr_tolerance: 0.05, log10_lr_tolerance: 0.1, min_residual_dof: 5,
+///            gp_kernel: squared_exponential}
+/// fit: {bootstrap: 200, seed: 0, starts: 12, max_forgetting: 0.05, extrapolate_to_tokens: 0, gp_kernel: matern52}
 /// </code>
 /// </summary>
 public sealed record SweepSpec
@@ -95,6 +96,10 @@ public sealed record SweepSpec
     public int FitBootstrap { get; init; } = 200;
     public int FitSeed { get; init; }
     public int FitStarts { get; init; } = 12;
+    /// <summary>The Gaussian process's kernel for the widened intervals and the adaptive design (fit.gp_kernel).</summary>
+    public GpKernel GaussianProcessKernel { get; init; } = GpKernel.Matern52;
+    /// <summary>The adaptive design's surrogate kernel (adaptive.gp_kernel).</summary>
+    public GpKernel SurrogateKernel { get; init; } = GpKernel.SquaredExponential;
     public double? MaxForgetting { get; init; }
     /// <summary>fit.laws: the registry's sweep families to compete (null: all of them).</summary>
     public IReadOnlyList<LawKind>? FitLaws { get; init; }
@@ -137,7 +142,7 @@ public sealed record SweepSpec
     public FitOptions FitOptions(int? bootstrap = null) => new()
     {
         Objective = Objective, Bootstrap = bootstrap ?? FitBootstrap, Seed = FitSeed, Starts = FitStarts,
-        MaxForgetting = MaxForgetting, ExtrapolateToTokens = ExtrapolateToTokens, Laws = FitLaws,
+        MaxForgetting = MaxForgetting, ExtrapolateToTokens = ExtrapolateToTokens, Laws = FitLaws, GaussianProcessKernel = GaussianProcessKernel,
     };
 
     public AdaptiveOptions AdaptiveOptions() => new()
@@ -145,5 +150,6 @@ public sealed record SweepSpec
         Fit = FitOptions(bootstrap: Math.Min(FitBootstrap, 60)), AlmrTolerance = AlmrTolerance, Log10LrTolerance = Log10LrTolerance,
         MaxRuns = AdaptiveMaxRuns, MinResidualDof = MinResidualDof,
         MinRuns = AdaptiveMinRuns, StopProbability = AdaptiveStopProbability, StopOnLawInterval = LawIntervalStop,
+        SurrogateKernel = SurrogateKernel,
     };
 }

@@ -77,9 +77,15 @@ static class SweepSpecReader
             AdaptiveMinRuns = ad.Int("min_runs") ?? d.MinRuns,
             AdaptiveStopProbability = ad.Double("stop_probability") ?? d.StopProbability,
             LawIntervalStop = ad.Bool("law_interval_stop") ?? d.StopOnLawInterval,
+            SurrogateKernel = ad.String("gp_kernel") is { } surrogate
+                ? Laws.GpKernels.Parse(surrogate) ?? throw ad.Error("gp_kernel", $"'{surrogate}' is not a kernel: squared_exponential (the default), matern52 or matern32")
+                : d.SurrogateKernel,
             FitBootstrap = fit.Int("bootstrap") ?? 200,
             FitSeed = fit.Int("seed") ?? 0,
             FitStarts = fit.Int("starts") ?? 12,
+            GaussianProcessKernel = fit.String("gp_kernel") is { } kernel
+                ? Laws.GpKernels.Parse(kernel) ?? throw fit.Error("gp_kernel", $"'{kernel}' is not a kernel: matern52 (the default), matern32 or squared_exponential")
+                : Laws.GpKernel.Matern52,
             MaxForgetting = fit.Double("max_forgetting"),
             ExtrapolateToTokens = fit.Tokens("extrapolate_to_tokens") is { } x && x > 0 ? x : null,
             FitLaws = fit.Strings("laws") is { Count: > 0 } names

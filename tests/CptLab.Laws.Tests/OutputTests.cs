@@ -41,6 +41,8 @@ public class OutputTests
                 Assert.True(root.GetProperty("optimum").GetProperty("almr_interval").GetProperty("lo").GetDouble() <= fit.Summary.Optimum.Almr);
                 Assert.Equal(fit.Summary.CvError!.Value, root.GetProperty("cv_error").GetDouble());
                 Assert.Equal(1, root.GetProperty("failed_runs").GetInt32());
+                var gp = root.GetProperty("optimum").GetProperty("nonparametric").GetProperty("languages").GetProperty("zh");
+                Assert.Equal("matern52", gp.GetProperty("kernel").GetString());
             }
             var back = FitJson.Read(path);
             Assert.Equal(FitJson.Serialize(fit.Summary), FitJson.Serialize(back));
@@ -65,6 +67,7 @@ public class OutputTests
         Assert.Contains($"| ALMR r* | {fit.Summary.Optimum.Almr.ToString("0.####", ci)} |", md);
         Assert.Contains("critical ALMR (forgetting ≤ 0.2)", md);
         Assert.Contains("**chosen**", md);
+        Assert.Contains("the Gaussian process (matern52 kernel)", md);
         Assert.Contains("1 failed and left out", md);
         Assert.Contains("![objective heatmap](plots/objective_heatmap.png)", md);
         Assert.DoesNotContain("objective_heatmap.svg", md);

@@ -103,6 +103,8 @@ public class SpecTests(SweepFixture fx)
     [InlineData("adaptive: {enabled: true}", "adaptive.enabled", "3 ALMR values × 3 LRs")]
     [InlineData("fit: {laws: [chinchilla]}", "fit.laws", "'chinchilla' is not a sweep law family; the registry's sweep families are response_surface_linear")]
     [InlineData("adaptive: {stop_probability: 1.5}", "adaptive.stop_probability", "must be in [0, 1)")]
+    [InlineData("fit: {gp_kernel: matern72}", "fit.gp_kernel", "'matern72' is not a kernel: matern52 (the default), matern32 or squared_exponential")]
+    [InlineData("adaptive: {gp_kernel: rational}", "adaptive.gp_kernel", "'rational' is not a kernel")]
     public void Errors_name_the_key(string line, string key, string says)
     {
         var path = fx.WriteSpec($"""
@@ -113,6 +115,17 @@ public class SpecTests(SweepFixture fx)
         var e = Assert.ThrowsAny<ConfigException>(() => SweepSpec.Load(path));
         Assert.Equal(key, e.Key);
         Assert.Contains(says, e.Message);
+    }
+
+    [Fact]
+    public void The_kernels_are_read_and_default_to_matern52_for_the_fit_and_squared_exponential_for_the_design()
+    {
+        var plain = SweepSpec.Load(fx.WriteSpec("grid: {almr: [0.1, 0.5], lr: [1e-4, 1e-3]}\ntokens_per_run: 2048\n"));
+        Assert.Equal(GpKernel.Matern52, plain.FitOptions().GaussianProcessKernel);
+        Assert.Equal(GpKernel.SquaredExponential, plain.AdaptiveOptions().SurrogateKernel);
+        var set = SweepSpec.Load(fx.WriteSpec("grid: {almr: [0.1, 0.5], lr: [1e-4, 1e-3]}\ntokens_per_run: 2048\nfit: {gp_kernel: squared_exponential}\nadaptive: {gp_kernel: matern32}\n"));
+        Assert.Equal(GpKernel.SquaredExponential, set.FitOptions().GaussianProcessKernel);
+        Assert.Equal(GpKernel.Matern32, set.AdaptiveOptions().SurrogateKernel);
     }
 
     [Fact]
