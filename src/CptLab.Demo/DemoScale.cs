@@ -25,6 +25,10 @@ public sealed record DemoScale
     /// <summary>The objective: Chinese loss plus this weight times English forgetting.</summary>
     public double ForgettingWeight { get; init; } = 2.0;
     public int Bootstrap { get; init; } = 200;
+    /// <summary>Seconds each stage took on an idle 2-core Intel Xeon with AMX-BF16 (printed before the demo starts).</summary>
+    public required IReadOnlyDictionary<string, double> ExpectedSeconds { get; init; }
+    /// <summary>SFT, DPO and the evaluation harness after continual pre-training.</summary>
+    public required PostTrainingScale Post { get; init; }
 
     public long GlobalBatchTokens => (long)GlobalBatchSequences * SeqLen;
 
@@ -42,6 +46,17 @@ public sealed record DemoScale
         BasePretrainTokens = 2_500_000, BasePeakLr = 3e-3,
         Almrs = [0.1, 0.3, 0.5, 0.7], Lrs = [3e-4, 1e-3, 3e-3, 1e-2],
         CptTokens = 150_000,
+        ExpectedSeconds = new Dictionary<string, double>
+        {
+            ["tokenizer+prepare"] = 60, ["base-small"] = 90, ["sweep"] = 240, ["base-large"] = 150, ["cpt"] = 60, ["evaluate"] = 20,
+            ["sft"] = 60, ["dpo"] = 60, ["evaluate-harness"] = 180, ["gguf+serve"] = 15,
+        },
+        Post = new()
+        {
+            SftGsm8k = 400, SftTranslation = 2400, SftValidation = 48, SftEpochs = 2, SftLr = 1e-3,
+            DpoGsm8k = 128, DpoTranslation = 384, DpoValidation = 32, DpoEpochs = 1, DpoLr = 2e-4,
+            GlobalBatchRows = 16, MicroBatch = 16, EvalLimit = 8, ReplyTokens = 48,
+        },
     };
 
     public static DemoScale Quick { get; } = new()
@@ -51,5 +66,44 @@ public sealed record DemoScale
         BasePretrainTokens = 200_000, BasePeakLr = 5e-3,
         Almrs = [0.2, 0.5, 0.8], Lrs = [1e-3, 3e-3, 1e-2],
         CptTokens = 40_000, Bootstrap = 50,
+        ExpectedSeconds = new Dictionary<string, double>
+        {
+            ["tokenizer+prepare"] = 10, ["base-small"] = 5, ["sweep"] = 10, ["base-large"] = 5, ["cpt"] = 3, ["evaluate"] = 2,
+            ["sft"] = 5, ["dpo"] = 5, ["evaluate-harness"] = 40, ["gguf+serve"] = 5,
+        },
+        Post = new()
+        {
+            SftGsm8k = 96, SftTranslation = 480, SftValidation = 16, SftEpochs = 1, SftLr = 2e-3,
+            DpoGsm8k = 32, DpoTranslation = 96, DpoValidation = 16, DpoEpochs = 1, DpoLr = 5e-4,
+            GlobalBatchRows = 16, MicroBatch = 16, EvalLimit = 2, ReplyTokens = 24,
+        },
     };
+}
+
+/// <summary>
+/// The post-training budgets of a demo mode: how many records of each set `cptlab data post-train-sets` builds are
+/// used (the first N of each file, unchanged), the epochs and learning rates, and the harness's --limit.
+/// </summary>
+public sealed record PostTrainingScale
+{
+    /// <summary>SFT conversations taken from gsm8k_sft.jsonl and translation_sft.jsonl, and held-out ones from each .val.jsonl.</summary>
+    public required int SftGsm8k { get; init; }
+    public required int SftTranslation { get; init; }
+    public required int SftValidation { get; init; }
+    public required double SftEpochs { get; init; }
+    public required double SftLr { get; init; }
+    /// <summary>Preference pairs taken from gsm8k_dpo.jsonl and translation_dpo.jsonl, and held-out ones from each .val.jsonl.</summary>
+    public required int DpoGsm8k { get; init; }
+    public required int DpoTranslation { get; init; }
+    public required int DpoValidation { get; init; }
+    public required double DpoEpochs { get; init; }
+    public required double DpoLr { get; init; }
+    public double DpoBeta { get; init; } = 0.1;
+    /// <summary>Rows of seq_len tokens per optimizer step (a DPO row is one completion: half as many pairs).</summary>
+    public required int GlobalBatchRows { get; init; }
+    public required int MicroBatch { get; init; }
+    /// <summary>The harness's --limit: documents per task or subject (CMMLU: per subject, 67 of them).</summary>
+    public required int EvalLimit { get; init; }
+    /// <summary>Greedy tokens of each chat sample, the GGUF answer and the served reply.</summary>
+    public required int ReplyTokens { get; init; }
 }

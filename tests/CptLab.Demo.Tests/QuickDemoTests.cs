@@ -44,6 +44,7 @@ public class QuickDemoTests
         {
             OutDir = outDir, Quick = true, CorporaDir = Path.Combine(root, ".cache", "corpora"),
             FetchScript = Path.Combine(root, "scripts", "fetch-corpora.sh"),
+            SharedDataDir = Path.GetFullPath(Path.Combine(root, "..", "shared", "data")),
         };
         var ui = new SilentUi();
         var sw = Stopwatch.StartNew();
