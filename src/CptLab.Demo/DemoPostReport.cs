@@ -58,9 +58,14 @@ public static class DemoPostReport
         L("**What these numbers mean at this scale.** Models of a few million parameters trained for minutes score near chance on the knowledge and " +
           "reasoning benchmarks (CMMLU and EmoBench are multiple choice: chance is one over the number of options, 0.25 for CMMLU's four), and " +
           "GSM8K, HumanEval and EQ-Bench need fluent generation they do not have, so those columns sit at or near zero and their differences are " +
-          "within the standard errors. Where the numbers do move is bits per byte per language (Chinese bits per byte fall with continual " +
-          "pre-training, English ones rise a little: the forgetting) and the post-training losses below (the SFT held-out loss on GSM8K " +
-          "solutions and translations, the DPO reward accuracy and margin).");
+          "within the standard errors. Where the numbers do move is bits per byte per language " +
+          "(continual pre-training should lower the Chinese one and raise the English one a little, the forgetting; fine-tuning on chat data moves both " +
+          "again) and the post-training losses below (the SFT held-out loss on GSM8K solutions and translations, the DPO reward accuracy and margin). " +
+          "Bits per byte along the chain, from the table:");
+        L();
+
+        foreach (var bpb in columns.Where(c => c.Metric == "bits_per_byte"))
+            L($"- {bpb.Task} {bpb.Metric}: " + string.Join(" → ", models.Select(m => $"{m.Name} {Format(Read(m.Results, bpb) with { Stderr = null })}")) + ".");
         L();
 
         var byName = models.ToDictionary(m => m.Name, m => m.Results);
@@ -141,7 +146,7 @@ public static class DemoPostReport
             L("## Served");
             L();
             L($"`POST {r["url"]}` (HTTP/{r["http_version"]}, status {r["status"]}, {r["request_seconds"]!.GetValue<double>().ToString("0.000", Inv)} s; the model loaded in " +
-              $"{r["load_seconds"]!.GetValue<double>().ToString("0.00", Inv)} s; the server then stopped). Its request log: `{Text(string.Join("; ", r["server_request_log"]!.AsArray().Select(x => x!.GetValue<string>())))}`.");
+              $"{r["load_seconds"]!.GetValue<double>().ToString("0.00", Inv)} s; the server then stopped). The server's request log of it: `{Text(string.Join("; ", r["server_request_log"]!.AsArray().Select(x => x!.GetValue<string>()).Where(x => x.Contains(" /v1/", StringComparison.Ordinal))))}`.");
             L();
             L($"> **{Text(r["request"]!["messages"]![0]!["content"]!.GetValue<string>())}**");
             L(">");

@@ -189,7 +189,7 @@ public static class DemoPostStages
         var record = new JsonObject
         {
             ["engine"] = EngineLlamaCpp,
-            ["llama_sharp"] = typeof(LLama.LLamaWeights).Assembly.GetName().Version?.ToString(),
+            ["llama_sharp"] = LlamaCppAnswer.BindingsVersion,
             ["llama_cpp_system_info"] = answer.SystemInfo,
             ["gguf"] = Path.GetRelativePath(p.Out, file),
             ["gguf_bytes"] = export.Bytes,
@@ -230,11 +230,13 @@ public static class DemoPostStages
                 await Task.Delay(100, ct).ConfigureAwait(false);
             }
             double loadSeconds = clock.Elapsed.TotalSeconds;
+            // The server refuses prompt + max_tokens beyond the context (64 tokens in quick mode): ask for what fits.
+            var prompt = ChatTemplate.ForModel(p.DpoModel).Encode(TextTokenizer.Load(p.DpoModel), [new ChatMessage("user", ChatPrompts[0])]);
             var request = new JsonObject
             {
                 ["model"] = "cptlab-demo-dpo",
                 ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = ChatPrompts[0] }),
-                ["max_tokens"] = scale.Post.ReplyTokens, ["temperature"] = 0,
+                ["max_tokens"] = Math.Max(1, Math.Min(scale.Post.ReplyTokens, scale.SeqLen - prompt.Length)), ["temperature"] = 0,
             };
             var sent = Stopwatch.StartNew();
             using var response = await http.PostAsync("v1/chat/completions", new StringContent(request.ToJsonString(), Encoding.UTF8, "application/json"), ct).ConfigureAwait(false);

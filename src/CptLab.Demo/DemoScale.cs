@@ -55,7 +55,7 @@ public sealed record DemoScale
         {
             SftGsm8k = 400, SftTranslation = 2400, SftValidation = 48, SftEpochs = 2, SftLr = 1e-3,
             DpoGsm8k = 128, DpoTranslation = 384, DpoValidation = 32, DpoEpochs = 1, DpoLr = 2e-4,
-            GlobalBatchRows = 16, MicroBatch = 16, EvalLimit = 8, ReplyTokens = 48,
+            GlobalBatchRows = 16, MicroBatch = 16, EvalLimit = 10, ReplyTokens = 48,
         },
     };
 
@@ -73,9 +73,9 @@ public sealed record DemoScale
         },
         Post = new()
         {
-            SftGsm8k = 96, SftTranslation = 480, SftValidation = 16, SftEpochs = 1, SftLr = 2e-3,
+            SftGsm8k = 96, SftTranslation = 480, SftValidation = 16, SftEpochs = 2, SftLr = 2e-3,
             DpoGsm8k = 32, DpoTranslation = 96, DpoValidation = 16, DpoEpochs = 1, DpoLr = 5e-4,
-            GlobalBatchRows = 16, MicroBatch = 16, EvalLimit = 2, ReplyTokens = 24,
+            GlobalBatchRows = 16, MicroBatch = 16, EvalLimit = 5, ReplyTokens = 24,
         },
     };
 }

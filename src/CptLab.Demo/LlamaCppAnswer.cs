@@ -1,4 +1,6 @@
+using System.Reflection;
 using System.Runtime.InteropServices;
+using System.Text;
 using LLama;
 using LLama.Common;
 using LLama.Native;
@@ -16,6 +18,31 @@ public sealed record LlamaCppResult(int[] PromptIds, int[] AnswerIds, string Tex
 /// </summary>
 public static class LlamaCppAnswer
 {
+    static readonly StringBuilder _log = new();
+    static readonly object _gate = new();
+
+    static LlamaCppAnswer()
+    {
+        // llama.cpp logs every load to stderr; keep its log for the error message instead. Configurable only before the
+        // first native call of the process: where another caller got there first, its logging stays.
+        try
+        {
+            NativeLibraryConfig.All.WithLogCallback((_, message) =>
+            {
+                lock (_gate)
+                {
+                    if (_log.Length > 100_000) _log.Remove(0, 50_000);
+                    _log.Append(message);
+                }
+            });
+        }
+        catch (InvalidOperationException) { }
+    }
+
+    /// <summary>LLamaSharp's package version (its assembly version is 0.0.0.0).</summary>
+    public static string BindingsVersion =>
+        typeof(LLamaWeights).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+
     public static LlamaCppResult Greedy(string gguf, string promptText, int maxNewTokens, uint contextSize, int threads)
     {
         var parameters = new ModelParams(gguf)
@@ -24,7 +51,10 @@ public static class LlamaCppAnswer
             Threads = Math.Max(1, threads), BatchThreads = Math.Max(1, threads),
             TypeK = GGMLType.GGML_TYPE_F32, TypeV = GGMLType.GGML_TYPE_F32, FlashAttention = false,
         };
-        using var weights = LLamaWeights.LoadFromFile(parameters);
+        LLamaWeights weights;
+        try { weights = LLamaWeights.LoadFromFile(parameters); }
+        catch (Exception e) when (e is not OutOfMemoryException) { throw new Core.CptLabException($"llama.cpp could not load {gguf}: {e.Message}; its log ends: {RecentLog()}"); }
+        using var _ = weights;
         using var context = weights.CreateContext(parameters);
         var prompt = context.Tokenize(promptText, addBos: false, special: true);
         int room = Math.Min(maxNewTokens, (int)contextSize - prompt.Length);
@@ -53,6 +83,11 @@ public static class LlamaCppAnswer
         return new LlamaCppResult([.. prompt.Select(t => (int)t)], [.. answer.Select(t => (int)t)], text, info.Trim());
     }
 
+    static string RecentLog()
+    {
+        lock (_gate) return _log.Length <= 2000 ? _log.ToString() : _log.ToString(_log.Length - 2000, 2000);
+    }
+
     static LLamaToken Argmax(Span<float> logits)
     {
         int best = 0;
@@ -62,6 +97,6 @@ public static class LlamaCppAnswer
 
     static void Check(DecodeResult r)
     {
-        if (r != DecodeResult.Ok) throw new Core.CptLabException($"llama.cpp's llama_decode returned {r}");
+        if (r != DecodeResult.Ok) throw new Core.CptLabException($"llama.cpp's llama_decode returned {r}; its log ends: {RecentLog()}");
     }
 }
