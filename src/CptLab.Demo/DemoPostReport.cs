@@ -129,9 +129,9 @@ public static class DemoPostReport
             var a = JsonNode.Parse(File.ReadAllText(answerFile))!;
             L("## GGUF in llama.cpp");
             L();
-            L($"The DPO model exported to `{a["gguf"]}` ({a["type"]}, {a["gguf_bytes"]!.GetValue<long>():N0} bytes), loaded by **{a["engine"]}** (LLamaSharp {a["llama_sharp"]}; " +
+            L($"The DPO model exported to `{a["gguf"]}` ({a["type"]}, {a["gguf_bytes"]!.GetValue<long>():N0} bytes), loaded by **{a["engine"]}** (`{a["llama_cpp_library"]}` through LLamaSharp; " +
               $"`{Text(a["llama_cpp_system_info"]!.GetValue<string>())}`), which tokenized the prompt ({a["prompt_ids"]!.AsArray().Count} tokens) and answered greedily " +
-              $"({a["answer_ids"]!.AsArray().Count} tokens):");
+              $"({a["answer_ids"]!.AsArray().Count} tokens of at most {a["max_new_tokens"]}{(a["answer_ids"]!.AsArray().Count < a["max_new_tokens"]!.GetValue<int>() ? ", then an end-of-generation token" : "")}):");
             L();
             L($"> **{Text(a["prompt"]!.GetValue<string>())}**");
             L(">");

@@ -189,7 +189,7 @@ public static class DemoPostStages
         var record = new JsonObject
         {
             ["engine"] = EngineLlamaCpp,
-            ["llama_sharp"] = LlamaCppAnswer.BindingsVersion,
+            ["llama_cpp_library"] = answer.Library,
             ["llama_cpp_system_info"] = answer.SystemInfo,
             ["gguf"] = Path.GetRelativePath(p.Out, file),
             ["gguf_bytes"] = export.Bytes,
@@ -197,6 +197,7 @@ public static class DemoPostStages
             ["prompt"] = prompt,
             ["prompt_text"] = promptText,
             ["prompt_ids"] = new JsonArray(answer.PromptIds.Select(i => (JsonNode)i).ToArray()),
+            ["max_new_tokens"] = answer.MaxNewTokens,
             ["answer_ids"] = new JsonArray(answer.AnswerIds.Select(i => (JsonNode)i).ToArray()),
             ["answer"] = answer.Text,
         };

@@ -3,8 +3,9 @@ using CptLab.Model;
 namespace CptLab.Demo;
 
 /// <summary>
-/// The sizes of one demo mode, scaled so that the default mode finishes in about 11 minutes with AMX-BF16 and 36 on an AVX2-only AMD EPYC on a 2-core CPU
-/// and the quick mode in about a minute and a half; the models are Llama-3 in miniature (GQA, RoPE, SwiGLU, tied
+/// The sizes of one demo mode, scaled so that the default mode's pre-training stages finish in about 11 minutes with AMX-BF16
+/// and 36 on an AVX2-only AMD EPYC on a 2-core CPU (post-training, the harness, GGUF and serving add a few minutes) and the
+/// quick mode in two and a half minutes on a loaded 2-core Xeon; the models are Llama-3 in miniature (GQA, RoPE, SwiGLU, tied
 /// embeddings), the small one standing in for Llama-3 8B (the proxy) and the large one for 70B.
 /// </summary>
 public sealed record DemoScale
@@ -25,7 +26,11 @@ public sealed record DemoScale
     /// <summary>The objective: Chinese loss plus this weight times English forgetting.</summary>
     public double ForgettingWeight { get; init; } = 2.0;
     public int Bootstrap { get; init; } = 200;
-    /// <summary>Seconds each stage took on an idle 2-core Intel Xeon with AMX-BF16 (printed before the demo starts).</summary>
+    /// <summary>
+    /// Expected seconds per stage (group), printed before the demo starts. Quick: measured 2026-12-03 on a 2-core Intel
+    /// Xeon with AVX512-BF16 shared with other jobs (load average about 8); default: the pre-training stages as measured
+    /// on 2026-11-28 (11 min with AMX-BF16), the post-training ones estimated from the quick mode's by tokens and model size.
+    /// </summary>
     public required IReadOnlyDictionary<string, double> ExpectedSeconds { get; init; }
     /// <summary>SFT, DPO and the evaluation harness after continual pre-training.</summary>
     public required PostTrainingScale Post { get; init; }
@@ -49,13 +54,13 @@ public sealed record DemoScale
         ExpectedSeconds = new Dictionary<string, double>
         {
             ["tokenizer+prepare"] = 60, ["base-small"] = 90, ["sweep"] = 240, ["base-large"] = 150, ["cpt"] = 60, ["evaluate"] = 20,
-            ["sft"] = 60, ["dpo"] = 60, ["evaluate-harness"] = 180, ["gguf+serve"] = 15,
+            ["post-train-sets"] = 5, ["sft"] = 60, ["dpo"] = 40, ["evaluate-harness"] = 180, ["gguf+serve"] = 10,
         },
         Post = new()
         {
             SftGsm8k = 400, SftTranslation = 2400, SftValidation = 48, SftEpochs = 2, SftLr = 1e-3,
             DpoGsm8k = 128, DpoTranslation = 384, DpoValidation = 32, DpoEpochs = 1, DpoLr = 2e-4,
-            GlobalBatchRows = 16, MicroBatch = 16, EvalLimit = 10, ReplyTokens = 48,
+            GlobalBatchRows = 16, MicroBatch = 16, EvalLimit = 6, ReplyTokens = 48,
         },
     };
 
@@ -68,8 +73,8 @@ public sealed record DemoScale
         CptTokens = 40_000, Bootstrap = 50,
         ExpectedSeconds = new Dictionary<string, double>
         {
-            ["tokenizer+prepare"] = 10, ["base-small"] = 5, ["sweep"] = 10, ["base-large"] = 5, ["cpt"] = 3, ["evaluate"] = 2,
-            ["sft"] = 5, ["dpo"] = 5, ["evaluate-harness"] = 40, ["gguf+serve"] = 5,
+            ["tokenizer+prepare"] = 18, ["base-small"] = 15, ["sweep"] = 52, ["base-large"] = 17, ["cpt"] = 10, ["evaluate"] = 1,
+            ["post-train-sets"] = 2, ["sft"] = 7, ["dpo"] = 3, ["evaluate-harness"] = 18, ["gguf+serve"] = 2,
         },
         Post = new()
         {

@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
 using LLama;
@@ -8,7 +7,7 @@ using LLama.Native;
 namespace CptLab.Demo;
 
 /// <summary>llama.cpp's greedy answer: what it tokenized, what it generated, its text, and llama.cpp's own system line.</summary>
-public sealed record LlamaCppResult(int[] PromptIds, int[] AnswerIds, string Text, string SystemInfo);
+public sealed record LlamaCppResult(int[] PromptIds, int[] AnswerIds, string Text, string SystemInfo, string? Library, int MaxNewTokens);
 
 /// <summary>
 /// A GGUF file run by llama.cpp itself (LLamaSharp's bindings over LLamaSharp.Backend.Cpu, the build
@@ -39,9 +38,17 @@ public static class LlamaCppAnswer
         catch (InvalidOperationException) { }
     }
 
-    /// <summary>LLamaSharp's package version (its assembly version is 0.0.0.0).</summary>
-    public static string BindingsVersion =>
-        typeof(LLamaWeights).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+    /// <summary>
+    /// The llama.cpp library this process has loaded (from /proc/self/maps: LLamaSharp's assembly carries no version,
+    /// so the file is the evidence of what ran), or null where it is not loaded or the platform has no /proc.
+    /// </summary>
+    public static string? LoadedLibrary()
+    {
+        const string maps = "/proc/self/maps";
+        if (!File.Exists(maps)) return null;
+        return File.ReadLines(maps).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length >= 6)
+            .Select(f => string.Join(' ', f[5..])).FirstOrDefault(path => Path.GetFileName(path).StartsWith("libllama", StringComparison.Ordinal));
+    }
 
     public static LlamaCppResult Greedy(string gguf, string promptText, int maxNewTokens, uint contextSize, int threads)
     {
@@ -80,7 +87,7 @@ public static class LlamaCppAnswer
         decoder.AddRange(answer);
         var text = decoder.Read();
         var info = Marshal.PtrToStringUTF8(NativeApi.llama_print_system_info()) ?? "";
-        return new LlamaCppResult([.. prompt.Select(t => (int)t)], [.. answer.Select(t => (int)t)], text, info.Trim());
+        return new LlamaCppResult([.. prompt.Select(t => (int)t)], [.. answer.Select(t => (int)t)], text, info.Trim(), LoadedLibrary(), Math.Max(0, room));
     }
 
     static string RecentLog()
