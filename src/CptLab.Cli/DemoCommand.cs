@@ -15,14 +15,20 @@ public static class DemoCommand
         var quick = new Option<bool>("--quick") { Description = "Smaller models and a 3×3 sweep: about a minute and a half on 2 cores instead of the default's 11 min with AMX-BF16, 36 min on an AVX2-only AMD EPYC." };
         var corpora = new Option<DirectoryInfo?>("--corpora") { Description = "Demo corpora folder (default: .cache/corpora of the CptLab checkout)." };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0 = the cores free when the demo starts).", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("demo", "Run the method end to end on real corpora: pre-train a base, sweep ALMR × LR, fit, transfer, compare, report.")
-            { outDir, quick, corpora, threads };
+        var sharedData = new Option<DirectoryInfo?>("--shared-data") { Description = "Benchmark and post-training data (gsm8k/, cmmlu/, emobench/, eq-bench/, humaneval/; default: ../shared/data beside the CptLab checkout)." };
+        var cmd = new Command("demo", "Run the method end to end on real corpora: pre-train a base, sweep ALMR × LR, fit, transfer, compare, then SFT, DPO, the benchmark harness, GGUF in llama.cpp, a served chat request, report.")
+            { outDir, quick, corpora, threads, sharedData };
         cmd.SetAction((r, cancellation) => Task.Run(() => CliAction.Run(() =>
         {
             var script = FindUp("scripts/fetch-corpora.sh");
             var corporaDir = r.GetValue(corpora)?.FullName
                 ?? (script is null ? Path.GetFullPath(".cache/corpora") : Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(script)!)!, ".cache", "corpora"));
-            var options = new DemoOptions { OutDir = r.GetValue(outDir)!.FullName, Quick = r.GetValue(quick), CorporaDir = corporaDir, FetchScript = script, Threads = r.GetValue(threads) };
+            var root = script is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetDirectoryName(script)!)!;
+            var options = new DemoOptions
+            {
+                OutDir = r.GetValue(outDir)!.FullName, Quick = r.GetValue(quick), CorporaDir = corporaDir, FetchScript = script, Threads = r.GetValue(threads),
+                SharedDataDir = r.GetValue(sharedData)?.FullName ?? Path.GetFullPath(Path.Combine(root, "..", "shared", "data")),
+            };
             var results = DemoPipeline.Run(options, new ConsoleUi(), cancellation);
             var chosen = results.Models.Single(m => m.Name == "chosen");
             var naive = results.Models.Single(m => m.Name == "naive");

