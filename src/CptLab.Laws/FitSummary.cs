@@ -27,7 +27,7 @@ public sealed record FitOptions
     public bool Nonparametric { get; init; } = true;
     /// <summary>Posterior draws of the Gaussian-process surfaces for the nonparametric interval.</summary>
     public int NonparametricDraws { get; init; } = 400;
-    /// <summary>The Gaussian process's kernel (the nonparametric interval and the adaptive design's surrogate).</summary>
+    /// <summary>The kernel of the Gaussian process behind the nonparametric interval (the adaptive design's surrogate has its own, <see cref="AdaptiveOptions.SurrogateKernel"/>).</summary>
     public GpKernel GaussianProcessKernel { get; init; } = GpKernel.Matern52;
 }
 

@@ -31,16 +31,12 @@ internal sealed class GaussianProcessSurface
     public double LengthAlmr { get; }
     public double LengthLr { get; }
 
-    /// <summary>The restricted log-likelihood at the chosen hyper-parameters.</summary>
-    public double LogReml { get; }
-
     GaussianProcessSurface(GpKernel kernel, double[] u, double[] v, double[] y, double r0, double rSpan, double x0, double xSpan, double[] theta)
     {
         (Kernel, _u, _v, _r0, _rSpan, _x0, _xSpan) = (kernel, u, v, r0, rSpan, x0, xSpan);
         _terms = Terms(u, v);
         (SignalSd, LengthAlmr, LengthLr, NoiseSd) = (Math.Exp(theta[0]), Math.Exp(theta[1]), Math.Exp(theta[2]), Math.Exp(theta[3]));
         _fit = Decompose(kernel, u, v, y, _terms, SignalSd, LengthAlmr, LengthLr, NoiseSd);
-        LogReml = Reml(kernel, u, v, y, SignalSd, LengthAlmr, LengthLr, NoiseSd);
     }
 
     /// <summary>
@@ -68,19 +64,7 @@ internal sealed class GaussianProcessSurface
     /// one ALMR) drops out of the mean. Null when there are too few runs to estimate the mean and the kernel
     /// (fewer than the mean's terms plus 4).
     /// </summary>
-    public static GaussianProcessSurface? Fit(IReadOnlyList<Obs> obs, Interval almrRange, Interval xRange, GpKernel kernel = GpKernel.Matern52) =>
-        Fit(obs, almrRange, xRange, [kernel]);
-
-    /// <summary>Fits each kernel and keeps the one with the highest restricted likelihood.</summary>
-    public static GaussianProcessSurface? Fit(IReadOnlyList<Obs> obs, Interval almrRange, Interval xRange, IReadOnlyList<GpKernel> kernels)
-    {
-        GaussianProcessSurface? chosen = null;
-        foreach (var kernel in kernels)
-            if (FitKernel(kernel, obs, almrRange, xRange) is { } g && (chosen is null || g.LogReml > chosen.LogReml)) chosen = g;
-        return chosen;
-    }
-
-    static GaussianProcessSurface? FitKernel(GpKernel kernel, IReadOnlyList<Obs> obs, Interval almrRange, Interval xRange)
+    public static GaussianProcessSurface? Fit(IReadOnlyList<Obs> obs, Interval almrRange, Interval xRange, GpKernel kernel = GpKernel.Matern52)
     {
         var rSpan = Math.Max(almrRange.Width, 1e-9);
         var xSpan = Math.Max(xRange.Width, 1e-9);
