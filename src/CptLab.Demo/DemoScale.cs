@@ -3,9 +3,8 @@ using CptLab.Model;
 namespace CptLab.Demo;
 
 /// <summary>
-/// The sizes of one demo mode, scaled so that the default mode's pre-training stages finish in about 11 minutes with AMX-BF16
-/// and 36 on an AVX2-only AMD EPYC on a 2-core CPU (post-training, the harness, GGUF and serving add a few minutes) and the
-/// quick mode in two and a half minutes on a loaded 2-core Xeon; the models are Llama-3 in miniature (GQA, RoPE, SwiGLU, tied
+/// The sizes of one demo mode, scaled so that the default mode finishes in about 20 minutes on a 2-core AMD EPYC with
+/// AVX-512 (AVX2-only CPUs take about twice as long) and the quick mode in two and a half minutes on a loaded 2-core Xeon; the models are Llama-3 in miniature (GQA, RoPE, SwiGLU, tied
 /// embeddings), the small one standing in for Llama-3 8B (the proxy) and the large one for 70B.
 /// </summary>
 public sealed record DemoScale
@@ -26,10 +25,14 @@ public sealed record DemoScale
     /// <summary>The objective: Chinese loss plus this weight times English forgetting.</summary>
     public double ForgettingWeight { get; init; } = 2.0;
     public int Bootstrap { get; init; } = 200;
+    /// <summary>Chosen vs naive is trained once per seed (document order and trainer seed); the first seed's models go on to post-training.</summary>
+    public IReadOnlyList<int> CptSeeds { get; init; } = [1, 2];
+    /// <summary>Null: the sweep runs the whole grid; otherwise the adaptive design, stopping after at least this many runs.</summary>
+    public int? AdaptiveMinRuns { get; init; }
     /// <summary>
     /// Expected seconds per stage (group), printed before the demo starts. Quick: measured 2026-12-03 on a 2-core Intel
-    /// Xeon with AVX512-BF16 shared with other jobs (load average about 8); default: the pre-training stages as measured
-    /// on 2026-11-28 (11 min with AMX-BF16), the post-training ones estimated from the quick mode's by tokens and model size.
+    /// Xeon with AVX512-BF16 shared with other jobs (load average about 8); default: measured 2026-12-04 on a 2-core AMD
+    /// EPYC with AVX-512 (avx512_bf16, no AMX), the stages of the previous scale (a 4 × 4 grid, one seed) scaled to this one.
     /// </summary>
     public required IReadOnlyDictionary<string, double> ExpectedSeconds { get; init; }
     /// <summary>SFT, DPO and the evaluation harness after continual pre-training.</summary>
@@ -49,12 +52,12 @@ public sealed record DemoScale
         Name = "default", VocabSize = 4096, TokenizerSampleMb = 2, SeqLen = 128, MicroBatch = 16, GlobalBatchSequences = 16,
         Small = (128, 4, 4, 2, 352), Large = (192, 6, 6, 2, 512),
         BasePretrainTokens = 2_500_000, BasePeakLr = 3e-3,
-        Almrs = [0.1, 0.3, 0.5, 0.7], Lrs = [3e-4, 1e-3, 3e-3, 1e-2],
+        Almrs = [0.1, 0.25, 0.4, 0.55, 0.7, 0.85], Lrs = [3e-4, 1e-3, 3e-3, 1e-2], AdaptiveMinRuns = 14,
         CptTokens = 150_000,
         ExpectedSeconds = new Dictionary<string, double>
         {
-            ["tokenizer+prepare"] = 60, ["base-small"] = 90, ["sweep"] = 240, ["base-large"] = 150, ["cpt"] = 60, ["evaluate"] = 20,
-            ["post-train-sets"] = 5, ["sft"] = 60, ["dpo"] = 40, ["evaluate-harness"] = 180, ["gguf+serve"] = 10,
+            ["extract+tokenizer+prepare"] = 35, ["base-small"] = 250, ["sweep"] = 200, ["base-large"] = 410, ["cpt (2 seeds)"] = 110, ["evaluate"] = 12,
+            ["post-train-sets"] = 1, ["sft"] = 95, ["dpo"] = 20, ["evaluate-harness"] = 90, ["gguf+serve"] = 2,
         },
         Post = new()
         {
@@ -73,7 +76,7 @@ public sealed record DemoScale
         CptTokens = 40_000, Bootstrap = 50,
         ExpectedSeconds = new Dictionary<string, double>
         {
-            ["tokenizer+prepare"] = 18, ["base-small"] = 15, ["sweep"] = 52, ["base-large"] = 17, ["cpt"] = 10, ["evaluate"] = 1,
+            ["extract+tokenizer+prepare"] = 24, ["base-small"] = 15, ["sweep"] = 52, ["base-large"] = 17, ["cpt (2 seeds)"] = 20, ["evaluate"] = 2,
             ["post-train-sets"] = 2, ["sft"] = 7, ["dpo"] = 3, ["evaluate-harness"] = 18, ["gguf+serve"] = 2,
         },
         Post = new()

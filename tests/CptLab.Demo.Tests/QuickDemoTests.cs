@@ -40,6 +40,35 @@ public class QuickDemoTests
         throw new InvalidOperationException("not inside a CptLab checkout");
     }
 
+    /// <summary>Starts `cptlab demo --quick` (the CLI beside this assembly) and kills it after base-small's checkpoint at step 100.</summary>
+    static void KillDuringBaseSmall(DemoOptions o)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "cptlab.dll"), "demo", "--quick", "--out", o.OutDir, "--corpora", o.CorporaDir,
+                     "--debian", o.DebianDir, "--shared-data", o.SharedDataDir })
+            psi.ArgumentList.Add(a);
+        var lines = new List<string>();
+        using var proc = Process.Start(psi)!;
+        var killed = new ManualResetEventSlim();
+        bool inBase = false;
+        proc.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (lines) lines.Add(e.Data);
+            if (e.Data.Contains("▶ base-small", StringComparison.Ordinal)) inBase = true;
+            if (inBase && e.Data.Contains("checkpoint step 100", StringComparison.Ordinal))
+            {
+                proc.Kill(entireProcessTree: true);
+                killed.Set();
+            }
+        };
+        proc.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (lines) lines.Add(e.Data); };
+        proc.BeginOutputReadLine();
+        proc.BeginErrorReadLine();
+        if (!proc.WaitForExit(TimeSpan.FromMinutes(5))) { proc.Kill(entireProcessTree: true); Assert.Fail("the demo child ran 5 minutes without reaching base-small's checkpoint"); }
+        lock (lines) Assert.True(killed.IsSet, $"the demo child exited {proc.ExitCode} before base-small's checkpoint at step 100:\n" + string.Join("\n", lines.TakeLast(30)));
+    }
+
     [Fact]
     public void Quick_demo_runs_end_to_end_and_its_report_matches_the_records()
     {
@@ -51,11 +80,31 @@ public class QuickDemoTests
             OutDir = outDir, Quick = true, CorporaDir = Environment.GetEnvironmentVariable("CPTLAB_CORPORA") ?? Path.Combine(root, ".cache", "corpora"),
             FetchScript = Path.Combine(root, "scripts", "fetch-corpora.sh"),
             SharedDataDir = Path.GetFullPath(Path.Combine(root, "..", "shared", "data")),
+            DebianDir = Environment.GetEnvironmentVariable("CPTLAB_DEBIAN") ?? Path.Combine(root, ".cache", "debian-pkgs"),
+            FetchDebianScript = Path.Combine(root, "scripts", "fetch-debian-corpora.sh"),
         };
-        var ui = new SilentUi();
         var sw = Stopwatch.StartNew();
+
+        // 0. A stage killed mid-way resumes: `cptlab demo --quick` as a child process, killed (SIGKILL) once the small
+        // base's pre-training has written its second checkpoint; the run below then picks that training up from it.
+        KillDuringBaseSmall(options);
+        using (var killed = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, DemoPipeline.StagesFile))))
+        {
+            var st = killed.RootElement.GetProperty("stages");
+            Assert.True(st.GetProperty("prepare").GetProperty("done").GetBoolean());
+            Assert.False(st.TryGetProperty("base-small", out var bs) && bs.GetProperty("done").GetBoolean(), "base-small finished before the kill");
+        }
+        var ui = new SilentUi();
         var results = DemoPipeline.Run(options, ui, CancellationToken.None);
         var firstRun = sw.Elapsed;
+        Assert.Contains("done prepare True", ui.Lines);
+        var resumed = ui.Lines.SingleOrDefault(l => l.StartsWith("resumed from", StringComparison.Ordinal) && l.Contains("base-small", StringComparison.Ordinal));
+        Assert.True(resumed is not null, "base-small did not resume from its checkpoint:\n" + string.Join("\n", ui.Lines.Take(40)));
+        Assert.Matches(@"at step (1[05]0) ", resumed);
+        // The resumed run's metrics continue the killed one's: each step once, none missing.
+        var baseSteps = File.ReadLines(Path.Combine(outDir, "base-small", "run", Trainer.MetricsFileName)).Select(l => JsonNode.Parse(l)!)
+            .Where(n => n["loss"] is not null && n["val"] is null).Select(n => n["step"]!.GetValue<long>()).ToList();
+        Assert.Equal(Enumerable.Range(1, baseSteps.Count).Select(i => (long)i), baseSteps);
 
         var report = File.ReadAllText(Path.Combine(outDir, DemoPipeline.ReportFile));
         Assert.True(File.Exists(Path.Combine(outDir, DemoPipeline.HtmlReportFile)));
@@ -85,20 +134,37 @@ public class QuickDemoTests
         Assert.True(plan.Lr < fit.Optimum.Lr, "the larger model gets a smaller learning rate");
 
         // 3. The comparison table is demo.json's, and demo.json's numbers are reproduced by scoring the chosen model again.
-        var chosen = results.Models.Single(m => m.Name == "chosen");
-        var naive = results.Models.Single(m => m.Name == "naive");
+        var chosen = results.Models.Single(m => m.Name == "chosen" && m.Seed == 1);
+        var naive = results.Models.Single(m => m.Name == "naive" && m.Seed == 1);
+        Assert.Equal(5, results.Models.Count); // base-large, and chosen + naive for seeds 1 and 2
         foreach (var m in results.Models)
             Assert.Contains($"| {m.TargetLoss.ToString("F4", Inv)} | {m.OriginalLoss.ToString("F4", Inv)} | {m.TargetBpb.ToString("F4", Inv)} | {m.OriginalBpb.ToString("F4", Inv)} |", report);
         using (var data = BlendTrainingData.Open(Path.Combine(p.CptChosen, "blend.json"), 64, 64))
         {
             // In float32, as the demo scores every model on every machine ("auto" would choose bf16 where it is faster).
             var again = ModelEvaluation.Evaluate(p.CptChosen + "/run/final", data.Validation, 16, "float32");
-            Assert.Equal(chosen.OriginalLoss, again["brown"].Loss, 5);
-            var zh = (again["tang"].Loss * again["tang"].Tokens + again["songci"].Loss * again["songci"].Tokens) / (again["tang"].Tokens + again["songci"].Tokens);
-            Assert.Equal(chosen.TargetLoss, zh, 5);
+            var en = (again["brown"].Loss * again["brown"].Tokens + again["en-docs"].Loss * again["en-docs"].Tokens) / (again["brown"].Tokens + again["en-docs"].Tokens);
+            Assert.Equal(chosen.OriginalLoss, en, 5);
+            Assert.Equal(chosen.TargetLoss, again["zh-docs"].Loss, 5);
+            Assert.Equal(chosen.ClassicalLoss!.Value, again["poetry"].Loss, 5);
         }
         // The verdict follows from the numbers, whichever way they fell.
-        Assert.Contains(chosen.Objective < naive.Objective ? "the chosen setup beat the naive one" : "the chosen setup did not beat the naive one", report);
+        // Over the seeds: each seed's row and gain, and the verdict by the stated rule, recomputed here from demo.json's objectives.
+        var gains = new List<double>();
+        foreach (var seed in new[] { 1, 2 })
+        {
+            var c = results.Models.Single(m => m.Name == "chosen" && m.Seed == seed);
+            var n = results.Models.Single(m => m.Name == "naive" && m.Seed == seed);
+            gains.Add(n.Objective - c.Objective);
+            Assert.Contains($"| {seed} | {c.Objective.ToString("F4", Inv)} | {n.Objective.ToString("F4", Inv)} | {(n.Objective - c.Objective).ToString("+0.0000;-0.0000", Inv)} |", report);
+        }
+        Assert.NotEqual(results.Models.Single(m => m.Name == "chosen" && m.Seed == 2).TargetLoss, chosen.TargetLoss); // the seed did change the run
+        double Range(string name) { var o = results.Models.Where(m => m.Name == name).Select(m => m.Objective).ToList(); return o.Max() - o.Min(); }
+        double spread = Math.Max(Range("chosen"), Range("naive")), meanGain = gains.Average();
+        string verdict = gains.All(g => g > 0) && meanGain > spread ? "**the chosen setup beat the naive one beyond the seed spread**"
+            : gains.All(g => g < 0) && -meanGain > spread ? "**the chosen setup lost to the naive one beyond the seed spread**" : "**within noise**";
+        Assert.Contains(verdict, report);
+        Assert.Contains($"seed spread {spread.ToString("F4", Inv)}", report);
         // Continual pre-training did teach Chinese: both runs far below the English-only base.
         var baseLarge = results.Models.Single(m => m.Name == "base-large");
         Assert.True(chosen.TargetLoss < baseLarge.TargetLoss - 1, $"chosen zh {chosen.TargetLoss:F3} vs base {baseLarge.TargetLoss:F3}");
@@ -122,11 +188,11 @@ public class QuickDemoTests
                 var value = m["value"] is JsonValue v ? v.GetValue<double>().ToString("0.0000", Inv) : "–";
                 cells.Add(value + (m["stderr"] is JsonValue e ? " ± " + e.GetValue<double>().ToString("0.0000", Inv) : ""));
             }
-            Assert.Equal(12, cells.Count); // bpb_en, bpb_zh, cmmlu, the six EmoBench tasks, eq_bench, gsm8k, humaneval
+            Assert.Equal(14, cells.Count); // bpb_en, bpb_en_docs, bpb_zh, bpb_zh_docs, cmmlu, the six EmoBench tasks, eq_bench, gsm8k, humaneval
             Assert.Contains($"| {model} | {string.Join(" | ", cells)} |", report);
         }
         var tasks = JsonNode.Parse(File.ReadAllText(Path.Combine(p.Eval, "dpo", "results.json")))!["tasks"]!.AsArray().Select(t => t!["task"]!.GetValue<string>()).ToList();
-        foreach (var task in new[] { "bpb_en", "bpb_zh", "cmmlu", "emobench_ea_zh", "emobench_eu_emotion_en", "eq_bench", "gsm8k", "humaneval" }) Assert.Contains(task, tasks);
+        foreach (var task in new[] { "bpb_en", "bpb_en_docs", "bpb_zh", "bpb_zh_docs", "cmmlu", "emobench_ea_zh", "emobench_eu_emotion_en", "eq_bench", "gsm8k", "humaneval" }) Assert.Contains(task, tasks);
         // HumanEval's programs really ran in the sandbox: every sample has an execution result.
         var humaneval = File.ReadLines(Path.Combine(p.Eval, "dpo", "samples.jsonl")).Select(l => JsonNode.Parse(l)!).Where(n => n["task"]!.GetValue<string>() == "humaneval").ToList();
         Assert.NotEmpty(humaneval);
