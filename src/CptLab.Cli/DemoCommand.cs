@@ -12,7 +12,7 @@ public static class DemoCommand
     public static Command Create()
     {
         var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder of the demo run (re-running resumes it).", DefaultValueFactory = _ => new DirectoryInfo("out/demo") };
-        var quick = new Option<bool>("--quick") { Description = "Smaller models and a 3×3 sweep: about a minute and a half on 2 cores instead of the default's 11 min with AMX-BF16, 36 min on an AVX2-only AMD EPYC." };
+        var quick = new Option<bool>("--quick") { Description = "Smaller models and a 3×3 sweep: under a minute and a half on 2 cores instead of the default's 21 min (AMD EPYC with AVX-512; AVX2-only CPUs about twice as long)." };
         var corpora = new Option<DirectoryInfo?>("--corpora") { Description = "Demo corpora folder (default: .cache/corpora of the CptLab checkout)." };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0 = the cores free when the demo starts).", DefaultValueFactory = _ => 0 };
         var debian = new Option<DirectoryInfo?>("--debian") { Description = "The Debian documentation packages as scripts/fetch-debian-corpora.sh unpacks them (default: .cache/debian-pkgs of the CptLab checkout)." };

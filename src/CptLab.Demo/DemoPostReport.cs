@@ -67,6 +67,9 @@ public static class DemoPostReport
         foreach (var bpb in columns.Where(c => c.Metric == "bits_per_byte"))
             L($"- {bpb.Task} {bpb.Metric}: " + string.Join(" → ", models.Select(m => $"{m.Name} {Format(Read(m.Results, bpb) with { Stderr = null })}")) + ".");
         L();
+        L("The texts: bpb_en the Brown Corpus, bpb_en_docs the English man pages, bpb_zh Song ci (classical Chinese), bpb_zh_docs the zh_CN man pages " +
+          "(modern Chinese) — each only its documents held out from pre-training.");
+        L();
 
         var byName = models.ToDictionary(m => m.Name, m => m.Results);
         L("Deltas CPT → SFT → DPO (`cptlab eval compare`: B − A over the same documents, McNemar's exact test for 0/1 scores, a paired t-test otherwise):");

@@ -4,7 +4,7 @@ namespace CptLab.Demo;
 
 /// <summary>
 /// The sizes of one demo mode, scaled so that the default mode finishes in about 20 minutes on a 2-core AMD EPYC with
-/// AVX-512 (AVX2-only CPUs take about twice as long) and the quick mode in two and a half minutes on a loaded 2-core Xeon; the models are Llama-3 in miniature (GQA, RoPE, SwiGLU, tied
+/// AVX-512 (AVX2-only CPUs take about twice as long) and the quick mode in under a minute and a half; the models are Llama-3 in miniature (GQA, RoPE, SwiGLU, tied
 /// embeddings), the small one standing in for Llama-3 8B (the proxy) and the large one for 70B.
 /// </summary>
 public sealed record DemoScale
@@ -30,9 +30,9 @@ public sealed record DemoScale
     /// <summary>Null: the sweep runs the whole grid; otherwise the adaptive design, stopping after at least this many runs.</summary>
     public int? AdaptiveMinRuns { get; init; }
     /// <summary>
-    /// Expected seconds per stage (group), printed before the demo starts. Quick: measured 2026-12-03 on a 2-core Intel
-    /// Xeon with AVX512-BF16 shared with other jobs (load average about 8); default: measured 2026-12-04 on a 2-core AMD
-    /// EPYC with AVX-512 (avx512_bf16, no AMX), the stages of the previous scale (a 4 × 4 grid, one seed) scaled to this one.
+    /// Expected seconds per stage (group), printed before the demo starts, measured on an idle 2-core AMD EPYC with AVX-512
+    /// (avx512_bf16, no AMX) on 2026-12-04: quick 77 s in all (the integration test); default: measured 2026-12-04 on a 2-core AMD
+    /// EPYC with AVX-512 (avx512_bf16, no AMX), 21.3 min in all (the sweep: 15 adaptive runs).
     /// </summary>
     public required IReadOnlyDictionary<string, double> ExpectedSeconds { get; init; }
     /// <summary>SFT, DPO and the evaluation harness after continual pre-training.</summary>
@@ -52,12 +52,12 @@ public sealed record DemoScale
         Name = "default", VocabSize = 4096, TokenizerSampleMb = 2, SeqLen = 128, MicroBatch = 16, GlobalBatchSequences = 16,
         Small = (128, 4, 4, 2, 352), Large = (192, 6, 6, 2, 512),
         BasePretrainTokens = 2_500_000, BasePeakLr = 3e-3,
-        Almrs = [0.1, 0.25, 0.4, 0.55, 0.7, 0.85], Lrs = [3e-4, 1e-3, 3e-3, 1e-2], AdaptiveMinRuns = 14,
+        Almrs = [0.2, 0.35, 0.5, 0.65, 0.8, 0.95], Lrs = [3e-4, 1e-3, 3e-3, 1e-2], AdaptiveMinRuns = 14,
         CptTokens = 150_000,
         ExpectedSeconds = new Dictionary<string, double>
         {
-            ["extract+tokenizer+prepare"] = 35, ["base-small"] = 250, ["sweep"] = 200, ["base-large"] = 410, ["cpt (2 seeds)"] = 110, ["evaluate"] = 12,
-            ["post-train-sets"] = 1, ["sft"] = 95, ["dpo"] = 20, ["evaluate-harness"] = 90, ["gguf+serve"] = 2,
+            ["extract+tokenizer+prepare"] = 27, ["base-small"] = 262, ["sweep"] = 130, ["base-large"] = 496, ["cpt (2 seeds)"] = 127, ["evaluate"] = 13,
+            ["post-train-sets"] = 1, ["sft"] = 100, ["dpo"] = 22, ["evaluate-harness"] = 97, ["gguf+serve"] = 2,
         },
         Post = new()
         {
@@ -76,8 +76,8 @@ public sealed record DemoScale
         CptTokens = 40_000, Bootstrap = 50,
         ExpectedSeconds = new Dictionary<string, double>
         {
-            ["extract+tokenizer+prepare"] = 24, ["base-small"] = 15, ["sweep"] = 52, ["base-large"] = 17, ["cpt (2 seeds)"] = 20, ["evaluate"] = 2,
-            ["post-train-sets"] = 2, ["sft"] = 7, ["dpo"] = 3, ["evaluate-harness"] = 18, ["gguf+serve"] = 2,
+            ["extract+tokenizer+prepare"] = 13, ["base-small"] = 8, ["sweep"] = 12, ["base-large"] = 10, ["cpt (2 seeds)"] = 9, ["evaluate"] = 2,
+            ["post-train-sets"] = 1, ["sft"] = 4, ["dpo"] = 1, ["evaluate-harness"] = 13, ["gguf+serve"] = 1,
         },
         Post = new()
         {
