@@ -52,7 +52,7 @@ public sealed record DemoScale
         Name = "default", VocabSize = 4096, TokenizerSampleMb = 2, SeqLen = 128, MicroBatch = 16, GlobalBatchSequences = 16,
         Small = (128, 4, 4, 2, 352), Large = (192, 6, 6, 2, 512),
         BasePretrainTokens = 2_500_000, BasePeakLr = 3e-3,
-        Almrs = [0.2, 0.35, 0.5, 0.65, 0.8, 0.95], Lrs = [3e-4, 1e-3, 3e-3, 1e-2], AdaptiveMinRuns = 14,
+        Almrs = [0.1, 0.25, 0.4, 0.55, 0.7, 0.85], Lrs = [3e-4, 1e-3, 3e-3, 1e-2], AdaptiveMinRuns = 14,
         CptTokens = 150_000,
         ExpectedSeconds = new Dictionary<string, double>
         {
