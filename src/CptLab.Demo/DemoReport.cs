@@ -213,8 +213,8 @@ public static class DemoReport
     static (int Runs, int Grid, string? Stop) SweepRuns(DemoPipeline.Paths p)
     {
         using var store = SweepStore.Open(p.Sweep, create: false);
-        var grid = store.GetMeta("grid_size") is { } g ? int.Parse(g, Inv) : store.Runs().Count;
-        return (store.Runs().Count, grid, store.GetMeta("adaptive_stop"));
+        int runs = store.Runs().Count;
+        return (runs, store.GetMeta("grid_size") is { } g ? int.Parse(g, Inv) : runs, store.GetMeta("adaptive_stop"));
     }
 
     /// <summary>
@@ -230,14 +230,14 @@ public static class DemoReport
         if (interval is null) return $"no interval ({runs}).";
         double width = interval.Hi - interval.Lo;
         string head = $"the 95% interval is {width:0.###} wide, {width / step:0.#} grid steps of {step:0.###} (ALMR {lo:0.###}–{hi:0.###}, {runs}). ";
-        if (interval.Lo <= lo + 1e-9 && interval.Hi >= hi - 1e-9)
+        bool atLow = interval.Lo <= lo + 1e-9, atHigh = interval.Hi >= hi - 1e-9;
+        if (atLow && atHigh)
         {
             long needed = (long)Math.Ceiling(sweep.Runs * Math.Pow(width / step, 2) - 1e-6);
             return head + $"**It spans the whole grid: the sweep could not resolve the optimum ALMR.** At this noise it would take about {needed:N0} runs " +
                    $"(more seeds per cell; widths shrink about as 1/√runs) to narrow it to one grid step, or longer runs ({scale.CptTokens:N0} tokens each here), which " +
                    "lower the noise against the ALMR's effect.";
         }
-        bool atLow = interval.Lo <= lo + 1e-9, atHigh = interval.Hi >= hi - 1e-9;
         if (atLow || atHigh)
             return head + $"**It reaches the edge of the grid (ALMR {(atHigh ? hi : lo):0.###}): the optimum may lie beyond the swept range**, so the sweep " +
                    $"did not resolve it; a grid extended past {(atHigh ? hi : lo):0.###} would.";
